@@ -1,0 +1,263 @@
+/**
+ * The broker's settings, read from the environment once and validated as a whole, so that start-up
+ * fails with one error naming every missing or invalid setting. Nothing else reads `process.env`.
+ */
+import { z } from "zod";
+import {
+  cloudNames,
+  cloudProfiles,
+  mailScopes,
+  type CloudProfile,
+} from "./cloud.js";
+import { parseSiteAllowlist, type SiteAllowlist } from "./siteAllowlist.js";
+
+export interface BrokerConfig {
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  cloud: CloudProfile;
+  /** Authority host actually used; differs from the cloud's only for a local stand-in. */
+  authorityHost: string;
+  /** Tenant segment of the sign-in authority: `organizations`, `common` or one tenant. */
+  signInTenant: string;
+  /** IMAP and SMTP scopes requested at sign-in, exactly as recorded on each grant. */
+  mailScopes: string[];
+  siteAllowlist: SiteAllowlist;
+  tables: { connectionString: string } | { endpoint: string };
+  tableNamePrefix: string;
+  keyVaultUrl: string;
+  signInTimeoutMinutes: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`Invalid broker configuration:\n- ${problems.join("\n- ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const loopbackHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+function isLoopback(url: URL): boolean {
+  return loopbackHosts.has(url.hostname);
+}
+
+/** An https URL, or http on a loopback host for local stand-ins. */
+const serviceUrl = z
+  .string()
+  .trim()
+  .refine((text) => URL.canParse(text), {
+    message: "must be an absolute URL",
+    abort: true,
+  })
+  .refine((text) => {
+    const url = new URL(text);
+    return (
+      url.protocol === "https:" || (url.protocol === "http:" && isLoopback(url))
+    );
+  }, "must use https (http is allowed only for localhost)");
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((text) => (text === "" ? undefined : text))
+  .optional();
+
+const schema = z.object({
+  BROKER_CLIENT_ID: z
+    .string()
+    .trim()
+    .regex(guid, "must be the application (client) ID, a GUID"),
+  BROKER_CLIENT_SECRET: z
+    .string()
+    .min(1, "must be the client secret of the app registration"),
+  BROKER_REDIRECT_URI: serviceUrl.refine(
+    (text) => new URL(text).pathname === "/api/auth/callback",
+    "must end in /api/auth/callback, the path of the callback function",
+  ),
+  BROKER_CLOUD: z.enum(cloudNames).default("public"),
+  BROKER_SIGNIN_TENANT: z
+    .string()
+    .trim()
+    .regex(
+      /^(organizations|common|consumers|[0-9a-f-]{36}|[a-z0-9.-]+\.[a-z]{2,})$/i,
+      "must be organizations, common, consumers, a tenant ID or a tenant domain",
+    )
+    .default("organizations"),
+  BROKER_AUTHORITY_HOST: optionalText.pipe(serviceUrl.optional()),
+  BROKER_MAIL_SCOPES: optionalText,
+  SITE_ALLOWLIST: z.string().default("*.equisonline.com"),
+  TABLES_CONNECTION_STRING: optionalText,
+  TABLES_ENDPOINT: optionalText.pipe(serviceUrl.optional()),
+  TABLE_NAME_PREFIX: z
+    .string()
+    .trim()
+    .regex(
+      /^[A-Za-z][A-Za-z0-9]{0,40}$/,
+      "must be a letter followed by up to 40 letters or digits",
+    )
+    .default("broker"),
+  KEY_VAULT_URL: serviceUrl,
+  SIGNIN_TIMEOUT_MINUTES: z.preprocess(
+    (value) =>
+      typeof value === "string" && value.trim() === "" ? undefined : value,
+    z.coerce.number().int().min(2).max(60).default(10),
+  ),
+});
+
+type Settings = z.infer<typeof schema>;
+
+/** Every setting the schema reads; the deployment templates must set exactly these. */
+export const settingNames = Object.keys(schema.shape) as (keyof Settings)[];
+
+/** Reads and validates every setting; throws one ConfigError naming all problems. */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+): BrokerConfig {
+  const problems: string[] = [];
+  const settings = parseEachSetting(env, problems);
+  const cloud = cloudProfiles[settings.BROKER_CLOUD ?? "public"];
+
+  const authorityHost = checkAuthorityHost(settings, cloud, problems);
+  const scopes = checkMailScopes(settings.BROKER_MAIL_SCOPES, cloud, problems);
+  const siteAllowlist = checkSiteAllowlist(
+    settings.SITE_ALLOWLIST ?? "",
+    problems,
+  );
+  const tables = checkTables(settings, problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  const valid = settings as Settings;
+
+  return {
+    clientId: valid.BROKER_CLIENT_ID,
+    clientSecret: valid.BROKER_CLIENT_SECRET,
+    redirectUri: valid.BROKER_REDIRECT_URI,
+    cloud,
+    authorityHost,
+    signInTenant: valid.BROKER_SIGNIN_TENANT,
+    mailScopes: scopes,
+    siteAllowlist,
+    tables: tables ?? { endpoint: "" },
+    tableNamePrefix: valid.TABLE_NAME_PREFIX,
+    keyVaultUrl: valid.KEY_VAULT_URL.replace(/\/+$/, ""),
+    signInTimeoutMinutes: valid.SIGNIN_TIMEOUT_MINUTES,
+  };
+}
+
+/** Parses every setting on its own, so that one bad setting does not hide the others. */
+function parseEachSetting(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): Partial<Settings> {
+  const settings: Record<string, unknown> = {};
+  for (const [name, fieldSchema] of Object.entries(schema.shape)) {
+    const parsed = fieldSchema.safeParse(env[name]);
+    if (parsed.success) {
+      settings[name] = parsed.data;
+    } else {
+      problems.push(
+        ...parsed.error.issues.map((issue) => describeIssue(name, issue)),
+      );
+    }
+  }
+  return settings as Partial<Settings>;
+}
+
+function describeIssue(name: string, issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && issue.input === undefined)
+    return `${name} is missing`;
+  return `${name} ${issue.message}`;
+}
+
+function checkAuthorityHost(
+  settings: Partial<Settings>,
+  cloud: CloudProfile,
+  problems: string[],
+): string {
+  const override = settings.BROKER_AUTHORITY_HOST?.replace(/\/+$/, "");
+  if (override === undefined) return cloud.authorityHost;
+
+  const otherCloud = Object.values(cloudProfiles).find(
+    (profile) =>
+      profile.name !== cloud.name && profile.authorityHost === override,
+  );
+  if (otherCloud !== undefined) {
+    problems.push(
+      `BROKER_AUTHORITY_HOST is the authority of the ${otherCloud.name} cloud but BROKER_CLOUD is ${cloud.name}; set both for one cloud`,
+    );
+  }
+  if (!override.startsWith("https://")) {
+    problems.push(
+      "BROKER_AUTHORITY_HOST must use https (MSAL rejects other authorities)",
+    );
+  }
+  return override;
+}
+
+/**
+ * Checks configured scopes: each must be the cloud's Outlook resource followed by
+ * IMAP.AccessAsUser.All or SMTP.Send, because a token has one audience and a Graph or bare scope
+ * gives one that Exchange rejects for IMAP and SMTP.
+ */
+function checkMailScopes(
+  text: string | undefined,
+  cloud: CloudProfile,
+  problems: string[],
+): string[] {
+  const expected = mailScopes(cloud);
+  if (text === undefined) return expected;
+
+  const scopes = text.split(/[\s,]+/).filter((scope) => scope !== "");
+  const wrong = scopes.filter((scope) => !expected.includes(scope));
+  const missing = expected.filter((scope) => !scopes.includes(scope));
+  if (wrong.length > 0 || missing.length > 0) {
+    const parts = [];
+    if (wrong.length > 0) parts.push(`not allowed: ${wrong.join(" ")}`);
+    if (missing.length > 0) parts.push(`missing: ${missing.join(" ")}`);
+    problems.push(
+      `BROKER_MAIL_SCOPES must be exactly "${expected.join(" ")}" for the ${cloud.name} cloud (${parts.join("; ")}); remove the setting to use that default`,
+    );
+  }
+  return expected;
+}
+
+function checkSiteAllowlist(text: string, problems: string[]): SiteAllowlist {
+  const { allowlist, invalid } = parseSiteAllowlist(text);
+  if (invalid.length > 0) {
+    problems.push(
+      `SITE_ALLOWLIST has entries that are not host names or *.suffix patterns: ${invalid.join(", ")}`,
+    );
+  } else if (allowlist.suffixes.length + allowlist.hosts.length === 0) {
+    problems.push(
+      "SITE_ALLOWLIST is empty; list at least one host or *.suffix",
+    );
+  }
+  return allowlist;
+}
+
+function checkTables(
+  settings: Partial<Settings>,
+  problems: string[],
+): BrokerConfig["tables"] | undefined {
+  const connectionString = settings.TABLES_CONNECTION_STRING;
+  const endpoint = settings.TABLES_ENDPOINT;
+
+  if (connectionString !== undefined && endpoint !== undefined) {
+    problems.push(
+      "set only one of TABLES_CONNECTION_STRING and TABLES_ENDPOINT",
+    );
+    return undefined;
+  }
+  if (connectionString !== undefined) return { connectionString };
+  if (endpoint !== undefined) return { endpoint: endpoint.replace(/\/+$/, "") };
+
+  problems.push(
+    "TABLES_ENDPOINT is missing (the Table service URL, reached with the app's managed identity); TABLES_CONNECTION_STRING may be set instead for a local emulator",
+  );
+  return undefined;
+}

@@ -1,0 +1,342 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  ConfigError,
+  loadConfig,
+  settingNames,
+  type BrokerConfig,
+} from "../../shared/config.js";
+
+const clientId = "6731de76-14a6-49ae-97bc-6eba6914391e";
+
+const validEnvironment: Record<string, string> = {
+  BROKER_CLIENT_ID: clientId,
+  BROKER_CLIENT_SECRET: "client-secret-value",
+  BROKER_REDIRECT_URI: "https://broker.example/api/auth/callback",
+  TABLES_ENDPOINT: "https://acct.table.core.windows.net",
+  KEY_VAULT_URL: "https://vault.vault.azure.net",
+};
+
+const requiredSettings = [
+  "BROKER_CLIENT_ID",
+  "BROKER_CLIENT_SECRET",
+  "BROKER_REDIRECT_URI",
+  "KEY_VAULT_URL",
+  "TABLES_ENDPOINT",
+];
+
+const publicScopes = [
+  "https://outlook.office.com/IMAP.AccessAsUser.All",
+  "https://outlook.office.com/SMTP.Send",
+];
+
+const usGovScopes = [
+  "https://outlook.office365.us/IMAP.AccessAsUser.All",
+  "https://outlook.office365.us/SMTP.Send",
+];
+
+function load(overrides: Record<string, string | undefined>): BrokerConfig {
+  return loadConfig({ ...validEnvironment, ...overrides });
+}
+
+/** Runs loadConfig and returns the problems of the ConfigError it throws. Any other error fails the test. */
+function captureProblems(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error("Expected loadConfig to throw a ConfigError, but it passed");
+}
+
+function problemsWith(overrides: Record<string, string | undefined>): string[] {
+  return captureProblems({ ...validEnvironment, ...overrides });
+}
+
+function namesSetting(problems: string[], name: string): boolean {
+  return problems.some((problem) => problem.includes(name));
+}
+
+describe("loadConfig", () => {
+  it("config parses a complete environment", () => {
+    const config = loadConfig(validEnvironment);
+
+    expect(config.clientId).toBe(clientId);
+    expect(config.clientSecret).toBe("client-secret-value");
+    expect(config.redirectUri).toBe("https://broker.example/api/auth/callback");
+    expect(config.tables).toEqual({
+      endpoint: "https://acct.table.core.windows.net",
+    });
+    expect(config.keyVaultUrl).toBe("https://vault.vault.azure.net");
+  });
+
+  it("config applies defaults", () => {
+    const config = loadConfig(validEnvironment);
+
+    expect(config.cloud.name).toBe("public");
+    expect(config.authorityHost).toBe("https://login.microsoftonline.com");
+    expect(config.signInTenant).toBe("organizations");
+    expect(config.siteAllowlist).toEqual({
+      suffixes: ["equisonline.com"],
+      hosts: [],
+    });
+    expect(config.tableNamePrefix).toBe("broker");
+    expect(config.signInTimeoutMinutes).toBe(10);
+    expect(config.mailScopes).toEqual(publicScopes);
+  });
+
+  it("config drops trailing slashes from service URLs", () => {
+    const config = load({
+      TABLES_ENDPOINT: "https://acct.table.core.windows.net/",
+      KEY_VAULT_URL: "https://vault.vault.azure.net/",
+    });
+
+    expect(config.tables).toEqual({
+      endpoint: "https://acct.table.core.windows.net",
+    });
+    expect(config.keyVaultUrl).toBe("https://vault.vault.azure.net");
+  });
+
+  it("config names every missing setting at once", () => {
+    const problems = captureProblems({});
+
+    for (const name of requiredSettings) {
+      expect(namesSetting(problems, name), name).toBe(true);
+    }
+  });
+
+  it("config reports a missing setting as missing", () => {
+    const problems = captureProblems({});
+
+    expect(problems).toContain("BROKER_CLIENT_ID is missing");
+    expect(problems).toContain("KEY_VAULT_URL is missing");
+  });
+
+  it("config names several invalid settings at once", () => {
+    const problems = problemsWith({
+      BROKER_CLIENT_ID: "not-a-guid",
+      BROKER_CLOUD: "mars",
+      TABLE_NAME_PREFIX: "1broker",
+      SIGNIN_TIMEOUT_MINUTES: "500",
+      BROKER_SIGNIN_TENANT: "not a tenant",
+    });
+
+    expect(namesSetting(problems, "BROKER_CLIENT_ID")).toBe(true);
+    expect(namesSetting(problems, "BROKER_CLOUD")).toBe(true);
+    expect(namesSetting(problems, "TABLE_NAME_PREFIX")).toBe(true);
+    expect(namesSetting(problems, "SIGNIN_TIMEOUT_MINUTES")).toBe(true);
+    expect(namesSetting(problems, "BROKER_SIGNIN_TENANT")).toBe(true);
+  });
+
+  it("config names each service URL that is not a URL", () => {
+    const problems = problemsWith({
+      KEY_VAULT_URL: "not a url",
+      TABLES_ENDPOINT: "not a url",
+      BROKER_REDIRECT_URI: "not a url",
+      BROKER_AUTHORITY_HOST: "not a url",
+    });
+
+    expect(namesSetting(problems, "KEY_VAULT_URL")).toBe(true);
+    expect(namesSetting(problems, "TABLES_ENDPOINT")).toBe(true);
+    expect(namesSetting(problems, "BROKER_REDIRECT_URI")).toBe(true);
+    expect(namesSetting(problems, "BROKER_AUTHORITY_HOST")).toBe(true);
+  });
+
+  it.each([
+    "KEY_VAULT_URL",
+    "TABLES_ENDPOINT",
+    "BROKER_REDIRECT_URI",
+    "BROKER_AUTHORITY_HOST",
+  ])("config rejects %s that is not a URL", (name) => {
+    const problems = problemsWith({ [name]: "not a url" });
+
+    expect(namesSetting(problems, name)).toBe(true);
+  });
+
+  it("config allows http for localhost service URLs", () => {
+    const config = load({
+      TABLES_ENDPOINT: "http://127.0.0.1:10002/devstoreaccount1",
+      KEY_VAULT_URL: "http://localhost:8443",
+      BROKER_REDIRECT_URI: "http://localhost:7071/api/auth/callback",
+    });
+
+    expect(config.tables).toEqual({
+      endpoint: "http://127.0.0.1:10002/devstoreaccount1",
+    });
+    expect(config.keyVaultUrl).toBe("http://localhost:8443");
+    expect(config.redirectUri).toBe("http://localhost:7071/api/auth/callback");
+  });
+
+  it("config rejects http for other service URLs", () => {
+    const problems = problemsWith({
+      TABLES_ENDPOINT: "http://acct.table.core.windows.net",
+      KEY_VAULT_URL: "http://vault.vault.azure.net",
+      BROKER_REDIRECT_URI: "http://broker.example/api/auth/callback",
+    });
+
+    expect(namesSetting(problems, "TABLES_ENDPOINT")).toBe(true);
+    expect(namesSetting(problems, "KEY_VAULT_URL")).toBe(true);
+    expect(namesSetting(problems, "BROKER_REDIRECT_URI")).toBe(true);
+  });
+
+  it("config rejects a redirect URI with another path", () => {
+    for (const uri of [
+      "https://broker.example/callback",
+      "https://broker.example/api/auth/callback/extra",
+      "https://broker.example/",
+    ]) {
+      const problems = problemsWith({ BROKER_REDIRECT_URI: uri });
+      expect(namesSetting(problems, "BROKER_REDIRECT_URI"), uri).toBe(true);
+    }
+  });
+
+  it("config rejects both table settings", () => {
+    const problems = problemsWith({
+      TABLES_CONNECTION_STRING: "UseDevelopmentStorage=true",
+    });
+
+    expect(namesSetting(problems, "TABLES_CONNECTION_STRING")).toBe(true);
+    expect(namesSetting(problems, "TABLES_ENDPOINT")).toBe(true);
+  });
+
+  it("config accepts a connection string alone", () => {
+    const config = load({
+      TABLES_ENDPOINT: undefined,
+      TABLES_CONNECTION_STRING: "UseDevelopmentStorage=true",
+    });
+
+    expect(config.tables).toEqual({
+      connectionString: "UseDevelopmentStorage=true",
+    });
+  });
+
+  it("config accepts the exact default scopes", () => {
+    const config = load({ BROKER_MAIL_SCOPES: publicScopes.join(" ") });
+
+    expect(config.mailScopes).toEqual(publicScopes);
+  });
+
+  it("config rejects Graph mail scopes", () => {
+    const problems = problemsWith({
+      BROKER_MAIL_SCOPES:
+        "https://graph.microsoft.com/IMAP.AccessAsUser.All https://graph.microsoft.com/SMTP.Send",
+    });
+
+    expect(namesSetting(problems, "BROKER_MAIL_SCOPES")).toBe(true);
+  });
+
+  it("config rejects mail scopes with no resource", () => {
+    const problems = problemsWith({
+      BROKER_MAIL_SCOPES: "IMAP.AccessAsUser.All SMTP.Send",
+    });
+
+    expect(namesSetting(problems, "BROKER_MAIL_SCOPES")).toBe(true);
+  });
+
+  it("config rejects an extra mail scope", () => {
+    const problems = problemsWith({
+      BROKER_MAIL_SCOPES: `${publicScopes.join(" ")} User.Read`,
+    });
+
+    expect(namesSetting(problems, "BROKER_MAIL_SCOPES")).toBe(true);
+  });
+
+  it("config rejects scopes missing SMTP.Send", () => {
+    const problems = problemsWith({
+      BROKER_MAIL_SCOPES: "https://outlook.office.com/IMAP.AccessAsUser.All",
+    });
+
+    expect(namesSetting(problems, "BROKER_MAIL_SCOPES")).toBe(true);
+  });
+
+  it("config selects US Government hosts for usgov", () => {
+    const config = load({ BROKER_CLOUD: "usgov" });
+
+    expect(config.cloud.name).toBe("usgov");
+    expect(config.authorityHost).toBe("https://login.microsoftonline.us");
+    expect(config.cloud.outlookResource).toBe("https://outlook.office365.us");
+    expect(config.cloud.imap.host).toBe("outlook.office365.us");
+    expect(config.cloud.smtp.host).toBe("smtp.office365.us");
+    expect(config.mailScopes).toEqual(usGovScopes);
+  });
+
+  it("config accepts US Government scopes for usgov", () => {
+    const config = load({
+      BROKER_CLOUD: "usgov",
+      BROKER_MAIL_SCOPES: usGovScopes.join(" "),
+    });
+
+    expect(config.mailScopes).toEqual(usGovScopes);
+  });
+
+  it("config rejects public scopes for usgov", () => {
+    const problems = problemsWith({
+      BROKER_CLOUD: "usgov",
+      BROKER_MAIL_SCOPES: publicScopes.join(" "),
+    });
+
+    expect(namesSetting(problems, "BROKER_MAIL_SCOPES")).toBe(true);
+  });
+
+  it("config rejects public authority for usgov", () => {
+    const problems = problemsWith({
+      BROKER_CLOUD: "usgov",
+      BROKER_AUTHORITY_HOST: "https://login.microsoftonline.com",
+    });
+
+    expect(namesSetting(problems, "BROKER_AUTHORITY_HOST")).toBe(true);
+  });
+
+  it("config accepts a local authority host over https", () => {
+    const config = load({ BROKER_AUTHORITY_HOST: "https://localhost:8444/" });
+
+    expect(config.authorityHost).toBe("https://localhost:8444");
+  });
+
+  it("config rejects an authority host over http", () => {
+    for (const host of ["http://login.example", "http://localhost:8444"]) {
+      const problems = problemsWith({ BROKER_AUTHORITY_HOST: host });
+      expect(namesSetting(problems, "BROKER_AUTHORITY_HOST"), host).toBe(true);
+    }
+  });
+
+  it("config names a bad allowlist entry", () => {
+    const problems = problemsWith({
+      SITE_ALLOWLIST: "*.equisonline.com, bad_host!, mysite.example",
+    });
+
+    const allowlistProblems = problems.filter((problem) =>
+      problem.includes("SITE_ALLOWLIST"),
+    );
+    expect(allowlistProblems).toHaveLength(1);
+    expect(allowlistProblems[0]).toContain("bad_host!");
+    expect(allowlistProblems[0]).not.toContain("mysite.example");
+  });
+
+  it("config rejects an empty allowlist", () => {
+    const problems = problemsWith({ SITE_ALLOWLIST: " , " });
+
+    expect(namesSetting(problems, "SITE_ALLOWLIST")).toBe(true);
+  });
+
+  it("settingNames lists every schema key", () => {
+    expect([...settingNames].sort()).toEqual(
+      [
+        "BROKER_CLIENT_ID",
+        "BROKER_CLIENT_SECRET",
+        "BROKER_REDIRECT_URI",
+        "BROKER_CLOUD",
+        "BROKER_SIGNIN_TENANT",
+        "BROKER_AUTHORITY_HOST",
+        "BROKER_MAIL_SCOPES",
+        "SITE_ALLOWLIST",
+        "TABLES_CONNECTION_STRING",
+        "TABLES_ENDPOINT",
+        "TABLE_NAME_PREFIX",
+        "KEY_VAULT_URL",
+        "SIGNIN_TIMEOUT_MINUTES",
+      ].sort(),
+    );
+  });
+});
