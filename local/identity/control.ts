@@ -1,0 +1,201 @@
+// Test control of the stand-in: injected faults, latency, response overrides and
+// request counts, in process and over HTTP under /_control/.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { EntraError } from "./errors.js";
+import { readBody, sendJson } from "./http.js";
+import type {
+  IdentityControl,
+  IdentityCounts,
+  IdentityFault,
+} from "./server.js";
+
+const faultSchema = z.strictObject({
+  endpoint: z.enum(["token", "authorize"]),
+  grantType: z.enum(["authorization_code", "refresh_token"]).optional(),
+  status: z.number().int().min(400).max(599).optional(),
+  error: z.string().min(1),
+  aadsts: z.number().int().positive().optional(),
+  description: z.string().optional(),
+  retryAfterSeconds: z.number().int().nonnegative().optional(),
+  count: z.number().int().positive().optional(),
+});
+const latencySchema = z.strictObject({ ms: z.number().int().nonnegative() });
+const scopesSchema = z.strictObject({
+  scopes: z.array(z.string().min(1)).min(1),
+});
+const usernameSchema = z.strictObject({ username: z.string().min(1) });
+const signInSchema = z.strictObject({
+  authorizeUrl: z.string().min(1),
+  username: z.string(),
+});
+
+export function zeroCounts(): IdentityCounts {
+  return {
+    token: 0,
+    authorizationCode: 0,
+    refreshToken: 0,
+    authorize: 0,
+    metadata: 0,
+    jwks: 0,
+  };
+}
+
+/** Settings that the next requests consume, and the request counts. */
+export class ControlState {
+  counts: IdentityCounts = zeroCounts();
+  latencyMilliseconds = 0;
+  private faults: Array<{ fault: IdentityFault; remaining: number }> = [];
+  private omitRefreshToken = false;
+  private grantScopes: string[] | undefined;
+
+  addFault(fault: IdentityFault): void {
+    const parsed = faultSchema.parse(fault);
+    this.faults.push({ fault: parsed, remaining: parsed.count ?? 1 });
+  }
+
+  /** Returns and consumes the first fault that matches the request. */
+  takeFault(
+    endpoint: "token" | "authorize",
+    grantType?: string,
+  ): IdentityFault | undefined {
+    const entry = this.faults.find(
+      (candidate) =>
+        candidate.fault.endpoint === endpoint &&
+        (candidate.fault.grantType === undefined ||
+          candidate.fault.grantType === grantType),
+    );
+    if (entry === undefined) {
+      return undefined;
+    }
+    entry.remaining -= 1;
+    if (entry.remaining === 0) {
+      this.faults = this.faults.filter((candidate) => candidate !== entry);
+    }
+    return entry.fault;
+  }
+
+  omitRefreshTokenNext(): void {
+    this.omitRefreshToken = true;
+  }
+
+  grantScopesNext(scopes: string[]): void {
+    this.grantScopes = scopesSchema.parse({ scopes }).scopes;
+  }
+
+  /** Returns and clears the overrides for the next successful token response. */
+  takeTokenOverrides(): {
+    omitRefreshToken: boolean;
+    grantScopes: string[] | undefined;
+  } {
+    const overrides = {
+      omitRefreshToken: this.omitRefreshToken,
+      grantScopes: this.grantScopes,
+    };
+    this.omitRefreshToken = false;
+    this.grantScopes = undefined;
+    return overrides;
+  }
+
+  reset(): void {
+    this.counts = zeroCounts();
+    this.latencyMilliseconds = 0;
+    this.faults = [];
+    this.omitRefreshToken = false;
+    this.grantScopes = undefined;
+  }
+}
+
+export function faultError(fault: IdentityFault): EntraError {
+  return new EntraError({
+    error: fault.error,
+    code: fault.aadsts,
+    description:
+      fault.description ??
+      "The identity stand-in returned this error because its control requested it.",
+    status: fault.status,
+  });
+}
+
+/**
+ * Serves the control API. POST bodies are JSON objects mirroring the arguments of
+ * IdentityControl: `failNext` takes the fault, `setLatency` `{ ms }`, `grantScopesNext`
+ * `{ scopes }`, `revokeAccount` `{ username }`, `signIn` `{ authorizeUrl, username }`.
+ * `GET /_control/counts` returns the counts.
+ */
+export async function handleControlRequest(
+  control: IdentityControl,
+  operation: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  if (operation === "counts" && request.method === "GET") {
+    sendJson(response, 200, control.counts());
+    return;
+  }
+  if (request.method !== "POST") {
+    sendJson(response, 405, {
+      error: "invalid_request",
+      message: `Use POST for /_control/${operation}.`,
+    });
+    return;
+  }
+  let body: unknown;
+  try {
+    const text = await readBody(request);
+    body = text.trim() === "" ? {} : JSON.parse(text);
+  } catch (error) {
+    sendJson(response, 400, {
+      error: "invalid_request",
+      message: `The body is not JSON: ${String(error)}`,
+    });
+    return;
+  }
+
+  try {
+    switch (operation) {
+      case "failNext":
+        control.failNext(faultSchema.parse(body));
+        break;
+      case "setLatency":
+        control.setLatency(latencySchema.parse(body).ms);
+        break;
+      case "omitRefreshTokenNext":
+        control.omitRefreshTokenNext();
+        break;
+      case "grantScopesNext":
+        control.grantScopesNext(scopesSchema.parse(body).scopes);
+        break;
+      case "revokeAccount":
+        control.revokeAccount(usernameSchema.parse(body).username);
+        break;
+      case "resetCounts":
+        control.resetCounts();
+        break;
+      case "reset":
+        control.reset();
+        break;
+      case "forgetTokens":
+        control.forgetTokens();
+        break;
+      case "signIn":
+        sendJson(response, 200, await control.signIn(signInSchema.parse(body)));
+        return;
+      default:
+        sendJson(response, 404, {
+          error: "not_found",
+          message: `Unknown control operation '${operation}'.`,
+        });
+        return;
+    }
+  } catch (error) {
+    const message =
+      error instanceof z.ZodError
+        ? z.prettifyError(error)
+        : (error as Error).message;
+    sendJson(response, 400, { error: "invalid_request", message });
+    return;
+  }
+  response.writeHead(204).end();
+}
