@@ -1,0 +1,84 @@
+import type {
+  HttpHandler,
+  HttpRequest,
+  HttpResponseInit,
+  InvocationContext,
+} from "@azure/functions";
+import type { Broker } from "../shared/broker.js";
+import { describeCause, jsonResponse } from "../shared/http.js";
+import { probeTables } from "../shared/tables.js";
+import type { RouteDefinition } from "./route.js";
+
+const probeTimeoutMs = 5_000;
+
+interface CheckResult {
+  ok: boolean;
+  latencyMs: number;
+}
+
+/**
+ * GET /api/health: liveness, and whether Table Storage, Key Vault and the identity platform's
+ * metadata answer. It reports no secret, setting or personal data.
+ */
+export function createHealthHandler(broker: Broker): HttpHandler {
+  return async function health(
+    _request: HttpRequest,
+    context: InvocationContext,
+  ): Promise<HttpResponseInit> {
+    const [tableStorage, keyVault, identityPlatform] = await Promise.all([
+      runCheck(context, "table_storage", () => probeTables(broker.tables)),
+      runCheck(context, "key_vault", () => broker.secrets.probe()),
+      runCheck(context, "identity_platform", () =>
+        fetchMetadata(broker.identity.metadataUrl),
+      ),
+    ]);
+
+    const healthy = tableStorage.ok && keyVault.ok && identityPlatform.ok;
+    return jsonResponse(healthy ? 200 : 503, {
+      status: healthy ? "healthy" : "unhealthy",
+      checks: { tableStorage, keyVault, identityPlatform },
+    });
+  };
+}
+
+async function runCheck(
+  context: InvocationContext,
+  name: string,
+  probe: () => Promise<void>,
+): Promise<CheckResult> {
+  const started = performance.now();
+  try {
+    await withTimeout(probe(), probeTimeoutMs);
+    return { ok: true, latencyMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    context.warn("health check failed", {
+      check: name,
+      cause: describeCause(error),
+    });
+    return { ok: false, latencyMs: Math.round(performance.now() - started) };
+  }
+}
+
+async function fetchMetadata(url: string): Promise<void> {
+  const response = await fetch(url, {
+    signal: AbortSignal.timeout(probeTimeoutMs),
+  });
+  await response.body?.cancel();
+  if (!response.ok) throw new Error(`metadata answered ${response.status}`);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timed out")), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export const healthRoute: RouteDefinition = {
+  name: "health",
+  methods: ["GET"],
+  route: "api/health",
+  authLevel: "anonymous",
+  createHandler: createHealthHandler,
+};

@@ -1,0 +1,215 @@
+/**
+ * A local stand-in for the Functions host: serves the broker's handlers over node:http with the
+ * same route list the Functions host registers, turning requests into real HttpRequest and
+ * InvocationContext objects and HttpResponseInit results back into responses.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import functionsLibrary, {
+  type Cookie,
+  type HttpHandler,
+  type LogHandler,
+} from "@azure/functions";
+import type { RouteDefinition } from "../functions/route.js";
+import type { Broker } from "../shared/broker.js";
+
+// The library is CommonJS, and Node's ESM loader finds only some of its named exports (it finds
+// `app` but not these classes), so they are read from the default export.
+const { HttpRequest, HttpResponse, InvocationContext } = functionsLibrary;
+type HttpResponse = InstanceType<typeof HttpResponse>;
+
+export interface LocalHostOptions {
+  broker: Broker;
+  routes: RouteDefinition[];
+  port?: number;
+  host?: string;
+  /** Receives every log line of every invocation. */
+  logHandler?: LogHandler;
+}
+
+export interface LocalHost {
+  url: string;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute {
+  definition: RouteDefinition;
+  pattern: RegExp;
+  parameterNames: string[];
+  handler: HttpHandler;
+}
+
+/**
+ * Compiles a Functions route template into a regular expression. Supports literal segments,
+ * `{name}`, optional `{name?}` and constraints after a colon, of which only `maxlength(0)` changes
+ * what matches.
+ */
+export function compileRouteTemplate(template: string): {
+  pattern: RegExp;
+  parameterNames: string[];
+} {
+  const parameterNames: string[] = [];
+  const parts = template.split("/").map((segment) => {
+    const parameter = /^\{([A-Za-z0-9_]+)(?::([^}?]+))?(\?)?\}$/.exec(segment);
+    if (parameter === null)
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+    const [, name = "", constraint, optional] = parameter;
+    parameterNames.push(name);
+    const value = constraint === "maxlength(0)" ? "()" : "([^/]+)";
+    return optional === undefined ? value : `${value}?`;
+  });
+  return {
+    pattern: new RegExp(`^/${parts.join("/")}/?$`, "i"),
+    parameterNames,
+  };
+}
+
+export async function startLocalHost(
+  options: LocalHostOptions,
+): Promise<LocalHost> {
+  const compiled: CompiledRoute[] = options.routes.map((definition) => ({
+    definition,
+    ...compileRouteTemplate(definition.route),
+    handler: definition.createHandler(options.broker),
+  }));
+
+  const server = createServer((request, response) => {
+    serve(compiled, options.logHandler, request, response).catch(() => {
+      if (!response.headersSent)
+        response.writeHead(500, { "Content-Type": "text/plain" });
+      response.end("local host failed to serve the request");
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () =>
+      resolve(),
+    );
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return { url: `http://localhost:${port}`, close: () => closeServer(server) };
+}
+
+async function serve(
+  routes: CompiledRoute[],
+  logHandler: LogHandler | undefined,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+): Promise<void> {
+  const url = new URL(
+    incoming.url ?? "/",
+    `http://${incoming.headers.host ?? "localhost"}`,
+  );
+  const method = (incoming.method ?? "GET").toUpperCase();
+
+  const matches = routes
+    .map((route) => ({ route, match: route.pattern.exec(url.pathname) }))
+    .filter((candidate) => candidate.match !== null);
+  const found = matches.find((candidate) =>
+    candidate.route.definition.methods.includes(method as never),
+  );
+
+  if (found === undefined) {
+    const status = matches.length > 0 ? 405 : 404;
+    outgoing.writeHead(status, {
+      "Content-Type": "application/json",
+      "Cache-Control": "no-store",
+    });
+    outgoing.end(
+      JSON.stringify({
+        code: status === 404 ? "not_found" : "method_not_allowed",
+        message: status === 404 ? "Not found." : "Method not allowed.",
+      }),
+    );
+    return;
+  }
+
+  const params: Record<string, string> = {};
+  found.route.parameterNames.forEach((name, index) => {
+    const value = found.match?.[index + 1];
+    if (value !== undefined && value !== "")
+      params[name] = decodeURIComponent(value);
+  });
+
+  const request = new HttpRequest({
+    method,
+    url: url.toString(),
+    headers: flattenHeaders(incoming),
+    params,
+    body:
+      method === "GET" || method === "HEAD"
+        ? undefined
+        : { bytes: await readBody(incoming) },
+  });
+  const context = new InvocationContext({
+    functionName: found.route.definition.name,
+    invocationId: randomUUID(),
+    logHandler,
+  });
+
+  const result = await found.route.handler(request, context);
+  await writeResponse(
+    outgoing,
+    result instanceof HttpResponse ? result : new HttpResponse(result ?? {}),
+  );
+}
+
+function flattenHeaders(incoming: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming.headers)) {
+    if (value !== undefined)
+      headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+async function readBody(incoming: IncomingMessage): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of incoming) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function writeResponse(
+  outgoing: ServerResponse,
+  response: HttpResponse,
+): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  const cookies = response.cookies.map(serializeCookie);
+  if (cookies.length > 0) headers["set-cookie"] = cookies;
+
+  outgoing.writeHead(response.status, headers);
+  outgoing.end(body);
+}
+
+export function serializeCookie(cookie: Cookie): string {
+  const parts = [`${cookie.name}=${cookie.value}`];
+  if (cookie.path !== undefined) parts.push(`Path=${cookie.path}`);
+  if (cookie.domain !== undefined) parts.push(`Domain=${cookie.domain}`);
+  if (cookie.maxAge !== undefined) parts.push(`Max-Age=${cookie.maxAge}`);
+  if (cookie.expires !== undefined)
+    parts.push(`Expires=${new Date(cookie.expires).toUTCString()}`);
+  if (cookie.secure === true) parts.push("Secure");
+  if (cookie.httpOnly === true) parts.push("HttpOnly");
+  if (cookie.sameSite !== undefined) parts.push(`SameSite=${cookie.sameSite}`);
+  return parts.join("; ");
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error === undefined ? resolve() : reject(error)));
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * Composition of the broker's services from its configuration. Each function app instance builds
+ * one; tests build several on the same storage to act as separate instances.
+ */
+import type { TokenCredential } from "@azure/core-auth";
+import { DefaultAzureCredential } from "@azure/identity";
+import type { BrokerConfig } from "./config.js";
+import { createGrantStore, type GrantStore } from "./grantStore.js";
+import { createIdentityClient, type IdentityClient } from "./identityClient.js";
+import { createSecretStore, type SecretStore } from "./secretStore.js";
+import { createSignInStore, type SignInStore } from "./signInStore.js";
+import { createBrokerTables, type BrokerTables } from "./tables.js";
+
+export interface Broker {
+  config: BrokerConfig;
+  tables: BrokerTables;
+  signIns: SignInStore;
+  grants: GrantStore;
+  secrets: SecretStore;
+  identity: IdentityClient;
+}
+
+export function createBroker(config: BrokerConfig): Broker {
+  const credential = createAzureCredential(config);
+  const tables = createBrokerTables(config, credential);
+  const ensureTables = () => tables.ensureCreated();
+
+  return {
+    config,
+    tables,
+    signIns: createSignInStore(tables.signIns, ensureTables),
+    grants: createGrantStore(tables.grants, ensureTables),
+    secrets: createSecretStore(config.keyVaultUrl, credential),
+    identity: createIdentityClient(config),
+  };
+}
+
+/**
+ * The credential for Key Vault and Table Storage: the managed identity (or a developer's Azure
+ * sign-in) through DefaultAzureCredential, except against a vault on loopback, which is a local
+ * stand-in that accepts any bearer token.
+ */
+function createAzureCredential(config: BrokerConfig): TokenCredential {
+  if (/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(config.keyVaultUrl)) {
+    return {
+      getToken: async () => ({
+        token: "local-stand-in",
+        expiresOnTimestamp: Date.now() + 3_600_000,
+      }),
+    };
+  }
+  return new DefaultAzureCredential();
+}
