@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Broker } from "../../shared/broker.js";
+import {
+  handlerOf,
+  invoke,
+  startTestStack,
+  type TestStack,
+} from "../support/testStack.js";
+
+let stack: TestStack;
+let broker: Broker;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  broker = stack.createBroker();
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+interface HealthBody {
+  status: string;
+  checks: Record<string, { ok: boolean; latencyMs: number }>;
+}
+
+describe("health", () => {
+  it("health reports every dependency reachable", async () => {
+    const health = await invoke(handlerOf(broker, "health"), {
+      url: "/api/health",
+    });
+    const body = health.json() as HealthBody;
+
+    expect(health.response.status).toBe(200);
+    expect(body.status).toBe("healthy");
+    expect(body.checks.tableStorage?.ok).toBe(true);
+    expect(body.checks.keyVault?.ok).toBe(true);
+    expect(body.checks.identityPlatform?.ok).toBe(true);
+  });
+
+  it("health reports an unreachable dependency with 503", async () => {
+    const broken = stack.createBroker({ KEY_VAULT_URL: "http://127.0.0.1:9" });
+    const health = await invoke(handlerOf(broken, "health"), {
+      url: "/api/health",
+    });
+    const body = health.json() as HealthBody;
+
+    expect(health.response.status).toBe(503);
+    expect(body.status).toBe("unhealthy");
+    expect(body.checks.keyVault?.ok).toBe(false);
+    expect(body.checks.tableStorage?.ok).toBe(true);
+  });
+
+  it("health shows no setting or secret", async () => {
+    const health = await invoke(handlerOf(broker, "health"), {
+      url: "/api/health",
+    });
+    const config = broker.config;
+
+    for (const value of [
+      config.clientId,
+      config.clientSecret,
+      config.keyVaultUrl,
+      config.authorityHost,
+    ]) {
+      expect(health.text).not.toContain(value);
+    }
+  });
+});
