@@ -49,6 +49,7 @@ export class ControlState {
   private faults: Array<{ fault: IdentityFault; remaining: number }> = [];
   private omitRefreshToken = false;
   private grantScopes: string[] | undefined;
+  private nonce: string | undefined;
 
   addFault(fault: IdentityFault): void {
     const parsed = faultSchema.parse(fault);
@@ -84,17 +85,24 @@ export class ControlState {
     this.grantScopes = scopesSchema.parse({ scopes }).scopes;
   }
 
+  nonceNext(nonce: string): void {
+    this.nonce = nonce;
+  }
+
   /** Returns and clears the overrides for the next successful token response. */
   takeTokenOverrides(): {
     omitRefreshToken: boolean;
     grantScopes: string[] | undefined;
+    nonce: string | undefined;
   } {
     const overrides = {
       omitRefreshToken: this.omitRefreshToken,
       grantScopes: this.grantScopes,
+      nonce: this.nonce,
     };
     this.omitRefreshToken = false;
     this.grantScopes = undefined;
+    this.nonce = undefined;
     return overrides;
   }
 
@@ -104,6 +112,7 @@ export class ControlState {
     this.faults = [];
     this.omitRefreshToken = false;
     this.grantScopes = undefined;
+    this.nonce = undefined;
   }
 }
 
@@ -163,6 +172,11 @@ export async function handleControlRequest(
         break;
       case "omitRefreshTokenNext":
         control.omitRefreshTokenNext();
+        break;
+      case "nonceNext":
+        control.nonceNext(
+          z.object({ nonce: z.string().min(1) }).parse(body).nonce,
+        );
         break;
       case "grantScopesNext":
         control.grantScopesNext(scopesSchema.parse(body).scopes);

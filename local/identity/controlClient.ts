@@ -8,6 +8,7 @@ export interface RemoteIdentityControl {
   setLatency(ms: number): Promise<void>;
   omitRefreshTokenNext(): Promise<void>;
   grantScopesNext(scopes: string[]): Promise<void>;
+  nonceNext(nonce: string): Promise<void>;
   revokeAccount(username: string): Promise<void>;
   counts(): Promise<IdentityCounts>;
   resetCounts(): Promise<void>;
@@ -54,6 +55,7 @@ export function connectIdentityControl(url: string): RemoteIdentityControl {
     omitRefreshTokenNext: async () => void (await call("omitRefreshTokenNext")),
     grantScopesNext: async (scopes) =>
       void (await call("grantScopesNext", { scopes })),
+    nonceNext: async (nonce) => void (await call("nonceNext", { nonce })),
     revokeAccount: async (username) =>
       void (await call("revokeAccount", { username })),
     counts: async () => (await call("counts")) as IdentityCounts,

@@ -109,6 +109,8 @@ export interface IdentityControl {
   omitRefreshTokenNext(): void;
   /** The next successful token response grants exactly these scopes. */
   grantScopesNext(scopes: string[]): void;
+  /** Next id token carries this nonce instead of the authorize request's. */
+  nonceNext(nonce: string): void;
   /** Makes every refresh token issued so far to the account fail with AADSTS50173. */
   revokeAccount(username: string): void;
   counts(): IdentityCounts;
@@ -226,6 +228,7 @@ function createControl(context: IdentityContext): IdentityControl {
     },
     omitRefreshTokenNext: () => state.omitRefreshTokenNext(),
     grantScopesNext: (scopes) => state.grantScopesNext(scopes),
+    nonceNext: (nonce) => state.nonceNext(nonce),
     revokeAccount: (username) => {
       context.store.revokeAccount(username);
     },

@@ -477,7 +477,7 @@ async function buildTokenResponse(
   if (grant.openId.has("openid")) {
     body.id_token = await signIdToken(context.key, {
       ...common,
-      nonce: grant.nonce,
+      nonce: overrides.nonce ?? grant.nonce,
     });
   }
   if (includeClientInfo) {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../../shared/broker.js";
 import {
   authenticateXoauth2Raw,
+  runImapSessionRaw,
   startDovecot,
   type DovecotServer,
 } from "../support/dovecot.js";
@@ -70,24 +71,40 @@ describe.skipIf(!dovecotAvailable)(
     });
 
     it("dovecot accepts the ready SASL XOAUTH2 string", async () => {
-      const reply = await authenticateXoauth2Raw(dovecot, token.sasl_xoauth2);
-      expect(reply).toMatch(/^\S+ OK/);
+      const replies = await runImapSessionRaw(dovecot, [
+        `AUTHENTICATE XOAUTH2 ${token.sasl_xoauth2}`,
+        "SELECT INBOX",
+        "LOGOUT",
+      ]);
+
+      expect(replies[0]).toMatch(/^A1 OK/);
+      expect(replies[1]).toMatch(/^A2 OK \[READ-WRITE\]/);
+      expect(replies[2]).toMatch(/^A3 OK/);
     });
 
-    it("imapflow logs in with the brokered token and selects INBOX", async () => {
+    it("imapflow logs in with XOAUTH2 and selects INBOX", async () => {
+      // A server that offers only XOAUTH2, so imapflow cannot pick OAUTHBEARER.
+      const xoauth2Only = await startDovecot({
+        publicKeyPem: stack.identity.publicKeyPem(),
+        keyId: stack.identity.keyId,
+        clientId: localClient.clientId,
+        mechanisms: ["xoauth2"],
+      });
       const client = new ImapFlow({
-        host: dovecot.host,
-        port: dovecot.port,
+        host: xoauth2Only.host,
+        port: xoauth2Only.port,
         secure: false,
         auth: { user: token.xoauth2_user, accessToken: token.access_token },
         logger: false,
       });
-      await client.connect();
       try {
+        await client.connect();
         const inbox = await client.mailboxOpen("INBOX");
         expect(inbox.path).toBe("INBOX");
-      } finally {
         await client.logout();
+      } finally {
+        client.close();
+        await xoauth2Only.stop();
       }
     });
 

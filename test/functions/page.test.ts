@@ -68,4 +68,43 @@ describe("page", () => {
     expect(wrongMethod.status).toBe(405);
     expect(unknown.status).toBe(404);
   });
+
+  it("callback works through another host name and a trailing slash", async () => {
+    const started = await fetch(`${host.url}/api/auth/start`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-forwarded-host": "proxy.example",
+        "x-forwarded-proto": "https",
+      },
+      body: JSON.stringify({
+        siteUrl: "https://mysite.equisonline.com",
+        email: "proxied@contoso.example",
+      }),
+    });
+    const { authorizeUrl } = (await started.json()) as { authorizeUrl: string };
+    const browserCookie =
+      (started.headers.getSetCookie()[0] ?? "").split(";")[0] ?? "";
+    expect(new URL(authorizeUrl).searchParams.get("redirect_uri")).toBe(
+      "http://localhost:7071/api/auth/callback",
+    );
+
+    const { location } = await stack.identity.control.signIn({
+      authorizeUrl,
+      username: "proxied@contoso.example",
+    });
+    const callback = await fetch(
+      `${host.url}/api/auth/callback/${new URL(location).search}`,
+      {
+        redirect: "manual",
+        headers: { cookie: browserCookie, "x-forwarded-host": "other.example" },
+      },
+    );
+
+    // The stand-in redeems a code only with the exact redirect URI of the authorize request.
+    expect(callback.status).toBe(303);
+    expect(callback.headers.get("location")).toBe(
+      "/microsoft365_oauth.html?signin=complete",
+    );
+  });
 });

@@ -576,6 +576,20 @@ describe("callback", () => {
     expect(stack.keyVault.control.counts().setSecret).toBe(0);
   });
 
+  it("callback rejects an id token with another nonce", async () => {
+    const before = await countEntities(brokerA.tables.grants);
+    stack.identity.control.nonceNext("nonce-of-another-sign-in");
+    const steps = await signInWithoutBrowser(stack, brokerA, {
+      siteUrl,
+      email: newMailbox(),
+    });
+
+    expect(steps.callback.response.status).toBe(400);
+    expect(steps.callback.text).toContain("Microsoft stopped the sign-in");
+    expect(await countEntities(brokerA.tables.grants)).toBe(before);
+    expect(stack.keyVault.control.counts().setSecret).toBe(0);
+  });
+
   it("callback creates no grant when no refresh token came back", async () => {
     const before = await countEntities(brokerA.tables.grants);
     stack.identity.control.omitRefreshTokenNext();

@@ -143,12 +143,32 @@ export async function authenticateXoauth2Raw(
   server: Pick<DovecotServer, "host" | "port">,
   sasl: string,
 ): Promise<string> {
+  const [reply = ""] = await runImapSessionRaw(server, [
+    `AUTHENTICATE XOAUTH2 ${sasl}`,
+  ]);
+  return reply;
+}
+
+/**
+ * Sends IMAP commands one after another on one plain connection, tagged A1,
+ * A2 and so on, and returns each tagged response line. It stops after the
+ * first response that is not OK.
+ */
+export async function runImapSessionRaw(
+  server: Pick<DovecotServer, "host" | "port">,
+  commands: string[],
+): Promise<string[]> {
   const socket = net.connect(server.port, server.host);
   socket.setEncoding("utf8");
   socket.setTimeout(15_000);
+  const replies: string[] = [];
+
+  const sendNext = () => {
+    socket.write(`A${replies.length + 1} ${commands[replies.length]}\r\n`);
+  };
 
   try {
-    return await new Promise<string>((resolve, reject) => {
+    return await new Promise<string[]>((resolve, reject) => {
       let buffered = "";
       let greeted = false;
 
@@ -164,20 +184,25 @@ export async function authenticateXoauth2Raw(
               return;
             }
             greeted = true;
-            socket.write(`A1 AUTHENTICATE XOAUTH2 ${sasl}\r\n`);
+            sendNext();
           } else if (line.startsWith("+")) {
             // On failure the server sends a JSON error as a challenge, and an
             // XOAUTH2 client replies with an empty line to get the tagged response.
             socket.write("\r\n");
-          } else if (line.startsWith("A1 ")) {
-            resolve(line);
-            return;
+          } else if (line.startsWith(`A${replies.length + 1} `)) {
+            replies.push(line);
+            const ok = /^A\d+ OK/.test(line);
+            if (!ok || replies.length === commands.length) {
+              resolve(replies);
+              return;
+            }
+            sendNext();
           }
           end = buffered.indexOf("\r\n");
         }
       });
       socket.on("timeout", () => {
-        reject(new Error("Timed out waiting for the AUTHENTICATE response"));
+        reject(new Error("Timed out waiting for a tagged IMAP response"));
       });
       socket.on("error", reject);
       socket.on("close", () => {
