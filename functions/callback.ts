@@ -72,7 +72,7 @@ export function createCallbackHandler(broker: Broker): HttpHandler {
       return callbackFailureResponse(
         brokerError.code === "storage_unavailable"
           ? "storage_unavailable"
-          : "microsoft_unavailable",
+          : "unexpected_error",
       );
     }
   };

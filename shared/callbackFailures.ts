@@ -132,6 +132,14 @@ export const callbackFailures = {
     message: "The Microsoft sign-in service did not answer in time.",
     nextStep: "Wait a minute, then sign in again.",
   },
+  unexpected_error: {
+    status: 500,
+    title: "The sign-in could not be finished",
+    message:
+      "This service failed while finishing the sign-in, and nothing was stored.",
+    nextStep:
+      "Sign in again. If this repeats, tell the operator of this service.",
+  },
   storage_unavailable: {
     status: 503,
     title: "The sign-in could not be saved",

@@ -2,11 +2,12 @@
  * The sign-in flow: start (pending sign-in and authorize URL), completion in the callback (every
  * check, then the grant stored), and the one-time fetch of the result by the page.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { InvocationContext } from "@azure/functions";
 import type { Broker } from "./broker.js";
 import type { CallbackFailureReason } from "./callbackFailures.js";
 import { BrokerError } from "./errors.js";
+import { hashSecret, secretMatchesHash } from "./identifier.js";
 import { connectGrant } from "./grants.js";
 import {
   createPkcePair,
@@ -25,19 +26,14 @@ export function newRandomToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
-function hashBinding(browserSecret: string): string {
-  return createHash("sha256").update(browserSecret).digest("hex");
-}
-
+/** Checks the browser-binding cookie against the hash stored with the sign-in. */
 function bindingMatches(
   signIn: StoredSignIn,
   browserSecret: string | undefined,
 ): boolean {
-  if (browserSecret === undefined) return false;
-  const presented = Buffer.from(hashBinding(browserSecret), "hex");
-  const stored = Buffer.from(signIn.bindingHash, "hex");
   return (
-    presented.length === stored.length && timingSafeEqual(presented, stored)
+    browserSecret !== undefined &&
+    secretMatchesHash(browserSecret, signIn.bindingHash)
   );
 }
 
@@ -74,7 +70,7 @@ export async function startSignIn(
     mailbox: mailbox.address,
     mailboxNormalized: mailbox.normalized,
     cloud: broker.config.cloud.name,
-    bindingHash: hashBinding(browserSecret),
+    bindingHash: hashSecret(browserSecret),
     expiresAt: new Date(
       Date.now() + broker.config.signInTimeoutMinutes * 60_000,
     ),

@@ -154,6 +154,28 @@ describe.skipIf(!chromiumAvailable)(
       expect(consoleErrors).toEqual([]);
     });
 
+    it("second sign-in for a mailbox keeps the identifier", async () => {
+      const email = "renewed@contoso.example";
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        await fillAndStart(email);
+        await page
+          .getByRole("button", { name: "Sign in", exact: true })
+          .click();
+        await page.waitForURL(`${host.url}/microsoft365_oauth.html`);
+        await page.locator("#result").waitFor({ state: "visible" });
+      }
+
+      const notice = page.locator("#already-connected");
+      await expect(notice.isVisible()).resolves.toBe(true);
+      await expect(notice.innerText()).resolves.toContain("keeps working");
+      await expect(page.locator("#identifier").isVisible()).resolves.toBe(
+        false,
+      );
+      await expect(
+        page.evaluate(() => document.activeElement?.id),
+      ).resolves.toBe("already-connected");
+    });
+
     it("page shows a field error for a site off the allowlist", async () => {
       await page.goto(`${host.url}/microsoft365_oauth.html`);
       await page

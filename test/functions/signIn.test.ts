@@ -638,6 +638,42 @@ describe("callback", () => {
     expect(steps.callback.text).toContain("could not be reached");
   });
 
+  it("callback loses nothing when Key Vault is unavailable", async () => {
+    const email = newMailbox();
+    stack.keyVault.control.injectFaults({
+      status: 503,
+      count: 10,
+      operation: "setSecret",
+    });
+    const failed = await signInWithoutBrowser(stack, brokerA, {
+      siteUrl,
+      email,
+    });
+
+    expect(failed.callback.response.status).toBe(503);
+    expect(failed.callback.text).toContain("could not be saved");
+    expect(failed.callback.logs.some((line) => line.startsWith("error"))).toBe(
+      true,
+    );
+
+    stack.keyVault.control.reset();
+    const retried = await signInWithoutBrowser(stack, brokerB, {
+      siteUrl,
+      email,
+    });
+    const result = await fetchResult(brokerB, retried.cookies);
+    const body = result.json() as {
+      identifier: string | null;
+      alreadyConnected: boolean;
+    };
+    expect(body.identifier).toMatch(/^m365b_/);
+    expect(body.alreadyConnected).toBe(false);
+    const grant = await brokerA.grants.get(
+      (body.identifier ?? "").slice(6, 38),
+    );
+    expect(grant?.status).toBe("active");
+  });
+
   it("second tab for one mailbox restores the first tab's grant", async () => {
     const email = newMailbox();
     const first = await signInWithoutBrowser(stack, brokerA, {
