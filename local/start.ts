@@ -120,7 +120,6 @@ async function main(): Promise<void> {
     broker: createBroker(config),
     routes,
     port: hostPort,
-    host: "localhost",
     logHandler: printLog,
   });
 
@@ -148,4 +147,16 @@ function stopOnSignal(stop: () => Promise<void>): void {
   process.once("SIGTERM", handle);
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") {
+    const port = (error as NodeJS.ErrnoException & { port?: number }).port;
+    process.stderr.write(
+      `Port ${port ?? "of the broker or a stand-in"} is already in use: another broker may be running. Stop it and run npm start again.\n`,
+    );
+    process.exit(1);
+  }
+  throw error;
+}

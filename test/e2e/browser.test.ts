@@ -32,7 +32,6 @@ describe.skipIf(!chromiumAvailable)(
         broker: stack.createBroker(),
         routes,
         port,
-        host: "localhost",
       });
       // Playwright starts Chromium with a new, empty profile in a temporary folder of its own.
       browser = await chromium.launch({
