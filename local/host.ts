@@ -38,6 +38,9 @@ export interface LocalHost {
   close(): Promise<void>;
 }
 
+/** Bodies larger than this are rejected with 413 before any handler runs. */
+const maxBodyBytes = 1024 * 1024;
+
 interface CompiledRoute {
   definition: RouteDefinition;
   pattern: RegExp;
@@ -119,36 +122,45 @@ async function serve(
   );
 
   if (found === undefined) {
-    const status = matches.length > 0 ? 405 : 404;
-    outgoing.writeHead(status, {
-      "Content-Type": "application/json",
-      "Cache-Control": "no-store",
-    });
-    outgoing.end(
-      JSON.stringify({
-        code: status === 404 ? "not_found" : "method_not_allowed",
-        message: status === 404 ? "Not found." : "Method not allowed.",
-      }),
+    if (matches.length > 0) {
+      writeError(outgoing, 405, "method_not_allowed", "Method not allowed.");
+    } else {
+      writeError(outgoing, 404, "not_found", "Not found.");
+    }
+    return;
+  }
+
+  const params = readRouteParameters(found.route, found.match);
+  if (params === undefined) {
+    writeError(
+      outgoing,
+      400,
+      "invalid_path",
+      "The path is not valid URL encoding.",
     );
     return;
   }
 
-  const params: Record<string, string> = {};
-  found.route.parameterNames.forEach((name, index) => {
-    const value = found.match?.[index + 1];
-    if (value !== undefined && value !== "")
-      params[name] = decodeURIComponent(value);
-  });
+  const hasBody = method !== "GET" && method !== "HEAD";
+  const bytes = hasBody ? await readBody(incoming) : undefined;
+  if (hasBody && bytes === undefined) {
+    // The rest of the body is never read, so the connection cannot be reused.
+    outgoing.setHeader("Connection", "close");
+    writeError(
+      outgoing,
+      413,
+      "body_too_large",
+      "The request body is too large.",
+    );
+    return;
+  }
 
   const request = new HttpRequest({
     method,
     url: url.toString(),
     headers: flattenHeaders(incoming),
     params,
-    body:
-      method === "GET" || method === "HEAD"
-        ? undefined
-        : { bytes: await readBody(incoming) },
+    body: bytes === undefined ? undefined : { bytes },
   });
   const context = new InvocationContext({
     functionName: found.route.definition.name,
@@ -172,10 +184,50 @@ function flattenHeaders(incoming: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-async function readBody(incoming: IncomingMessage): Promise<Uint8Array> {
+/** Decodes route parameters; returns undefined when one is not valid URL encoding. */
+function readRouteParameters(
+  route: CompiledRoute,
+  match: RegExpExecArray | null,
+): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  try {
+    route.parameterNames.forEach((name, index) => {
+      const value = match?.[index + 1];
+      if (value !== undefined && value !== "") {
+        params[name] = decodeURIComponent(value);
+      }
+    });
+  } catch {
+    return undefined;
+  }
+  return params;
+}
+
+/** Reads the body, or returns undefined once it passes `maxBodyBytes`. */
+async function readBody(
+  incoming: IncomingMessage,
+): Promise<Uint8Array | undefined> {
   const chunks: Buffer[] = [];
-  for await (const chunk of incoming) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of incoming) {
+    size += (chunk as Buffer).length;
+    if (size > maxBodyBytes) return undefined;
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
+}
+
+function writeError(
+  outgoing: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  outgoing.writeHead(status, {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+  });
+  outgoing.end(JSON.stringify({ code, message }));
 }
 
 async function writeResponse(

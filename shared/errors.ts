@@ -8,6 +8,11 @@ export const errorCatalogue = {
     status: 400,
     message: "The request body must be a JSON object.",
   },
+  body_too_large: {
+    status: 413,
+    message:
+      "The request body is too large; send a JSON object of at most 16 KB.",
+  },
   invalid_site_url: { status: 400, message: "The site URL is not valid." },
   site_not_allowed: {
     status: 400,

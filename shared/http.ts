@@ -36,6 +36,9 @@ export function errorResponse(error: BrokerError): HttpResponseInit {
   return jsonResponse(error.status, toErrorBody(error), headers);
 }
 
+/** The largest JSON body accepted; every request body of the API is far smaller. */
+export const maxBodyBytes = 16 * 1024;
+
 /**
  * Reads the body once and parses it as a JSON object whatever the Content-Type says. An empty body
  * is `undefined` when `optional`, otherwise `invalid_body`.
@@ -45,6 +48,9 @@ export async function readJsonObject(
   options: { optional?: boolean } = {},
 ): Promise<Record<string, unknown> | undefined> {
   const text = (await request.text()).trim();
+  if (Buffer.byteLength(text, "utf8") > maxBodyBytes) {
+    throw new BrokerError("body_too_large");
+  }
   if (text === "") {
     if (options.optional) return undefined;
     throw new BrokerError(

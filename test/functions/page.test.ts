@@ -69,6 +69,21 @@ describe("page", () => {
     expect(unknown.status).toBe(404);
   });
 
+  it("local host rejects bad encoding and huge bodies", async () => {
+    const badEncoding = await fetch(`${host.url}/api/auth/assets/%E0%A4%A`);
+    const huge = await fetch(`${host.url}/api/token`, {
+      method: "POST",
+      body: "x".repeat(2 * 1024 * 1024),
+    }).catch(() => undefined);
+
+    expect(badEncoding.status).toBe(400);
+    expect(((await badEncoding.json()) as { code: string }).code).toBe(
+      "invalid_path",
+    );
+    // The host may close the connection before the whole body is sent.
+    if (huge !== undefined) expect(huge.status).toBe(413);
+  });
+
   it("callback works through another host name and a trailing slash", async () => {
     const started = await fetch(`${host.url}/api/auth/start`, {
       method: "POST",

@@ -266,6 +266,18 @@ describe("start-auth", () => {
       expect(await countEntities(brokerA.tables.signIns)).toBe(before);
     });
   }
+
+  it("start-auth rejects a body over 16 KB", async () => {
+    const body = JSON.stringify({
+      siteUrl,
+      email: "a@contoso.example",
+      padding: "x".repeat(17_000),
+    });
+    const started = await startAuth(brokerA, body);
+
+    expect(started.response.status).toBe(413);
+    expect((started.json() as { code: string }).code).toBe("body_too_large");
+  });
 });
 
 describe("callback", () => {
