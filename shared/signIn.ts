@@ -97,12 +97,17 @@ export type CallbackOutcome =
       aadsts?: number;
     };
 
+type FailedOutcome = Extract<CallbackOutcome, { kind: "failed" }>;
+
 function failed(
   reason: CallbackFailureReason,
-  details: Partial<CallbackOutcome> = {},
-): CallbackOutcome {
-  return { ...details, kind: "failed", reason } as CallbackOutcome;
+  details: Omit<FailedOutcome, "kind" | "reason"> = {},
+): FailedOutcome {
+  return { ...details, kind: "failed", reason };
 }
+
+/** What a used sign-in keeps: the verifier and nonce are secrets no longer needed. */
+const usedSecrets = { codeVerifier: "", nonce: "" };
 
 /**
  * Finishes a sign-in. Every check that needs no token call comes first; the pending sign-in is then
@@ -128,7 +133,10 @@ export async function completeSignIn(
   if (!bindingMatches(signIn, browserSecret)) return failed("other_browser");
 
   if (query.error !== null) {
-    await broker.signIns.tryUpdate(state, signIn.etag, { status: "failed" });
+    await broker.signIns.tryUpdate(state, signIn.etag, {
+      status: "failed",
+      ...usedSecrets,
+    });
     return failedAtMicrosoft(query.error, query.errorDescription);
   }
   if (query.code === null || query.code === "") return failed("missing_state");
@@ -140,13 +148,17 @@ export async function completeSignIn(
 
   const outcome = await redeemAndStore(broker, context, signIn, query.code);
   if (outcome.kind === "failed") {
-    await broker.signIns.tryUpdate(state, claimedEtag, { status: "failed" });
+    await broker.signIns.tryUpdate(state, claimedEtag, {
+      status: "failed",
+      ...usedSecrets,
+    });
     return outcome;
   }
 
   const { grantId, alreadyConnected, identifier } = outcome.connection;
   const completed = await broker.signIns.tryUpdate(state, claimedEtag, {
     status: "completed",
+    ...usedSecrets,
     grantId,
     alreadyConnected,
     sealedIdentifier:
@@ -171,7 +183,7 @@ async function redeemAndStore(
   code: string,
 ): Promise<
   | { kind: "connected"; connection: Awaited<ReturnType<typeof connectGrant>> }
-  | Extract<CallbackOutcome, { kind: "failed" }>
+  | FailedOutcome
 > {
   let result: SignInResult;
   try {
@@ -181,10 +193,7 @@ async function redeemAndStore(
       nonce: signIn.nonce,
     });
   } catch (error) {
-    return failedRedemption(context, error) as Extract<
-      CallbackOutcome,
-      { kind: "failed" }
-    >;
+    return failedRedemption(context, error);
   }
 
   if (result.username?.toLowerCase() !== signIn.mailboxNormalized) {
@@ -235,7 +244,7 @@ const consentErrors = new Set(["consent_required", "admin_consent_required"]);
 function failedAtMicrosoft(
   error: string,
   description: string | null,
-): CallbackOutcome {
+): FailedOutcome {
   const aadsts = /AADSTS(\d+)/.exec(description ?? "")?.[1];
   const details = aadsts === undefined ? {} : { aadsts: Number(aadsts) };
   // AADSTS65001 and 90094: consent is missing and only an administrator may grant it.
@@ -251,7 +260,7 @@ const appCredentialErrors = new Set([7000215, 7000222, 700016]);
 function failedRedemption(
   context: InvocationContext,
   error: unknown,
-): CallbackOutcome {
+): FailedOutcome {
   if (!(error instanceof IdentityError)) throw error;
 
   const details = error.aadsts === undefined ? {} : { aadsts: error.aadsts };

@@ -343,6 +343,23 @@ describe("callback", () => {
     expect(stack.keyVault.control.counts().setSecret).toBe(1);
   });
 
+  it("callback clears the verifier of a used sign-in", async () => {
+    const steps = await signInWithoutBrowser(stack, brokerA, {
+      siteUrl,
+      email: newMailbox(),
+    });
+    const state = new URL(steps.authorizeUrl).searchParams.get("state") ?? "";
+    const entity = await brokerA.tables.signIns.getEntity<{
+      codeVerifier: string;
+      nonce: string;
+      status: string;
+    }>(signInKey(state), "signin");
+
+    expect(entity.status).toBe("completed");
+    expect(entity.codeVerifier).toBe("");
+    expect(entity.nonce).toBe("");
+  });
+
   it("result is shown once", async () => {
     const steps = await signInWithoutBrowser(stack, brokerA, {
       siteUrl,
@@ -715,40 +732,42 @@ describe("callback", () => {
 
   it("sign-in flow logs no secret", async () => {
     const email = newMailbox();
-    const steps = await signInWithoutBrowser(stack, brokerA, {
-      siteUrl,
-      email,
-    });
-    const result = await fetchResult(brokerA, steps.cookies);
-    const identifier = (result.json() as { identifier: string }).identifier;
-    const callbackUrl = new URL(steps.callbackUrl);
-    const authorizeUrl = new URL(steps.authorizeUrl);
-    const grantId = identifier.slice(6, 38);
-    const refreshToken = await brokerA.secrets.readRefreshToken(grantId);
-    const state = authorizeUrl.searchParams.get("state") ?? "";
-    const signIn = await brokerA.tables.signIns.getEntity<{
+    const start = await startAuth(brokerA, JSON.stringify({ siteUrl, email }));
+    const authorizeUrl = (start.json() as { authorizeUrl: string })
+      .authorizeUrl;
+    const state = new URL(authorizeUrl).searchParams.get("state") ?? "";
+    const pending = await brokerA.tables.signIns.getEntity<{
       codeVerifier: string;
     }>(signInKey(state), "signin");
+    const verifier = pending.codeVerifier;
+    expect(verifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
+    const { location } = await stack.identity.control.signIn({
+      authorizeUrl,
+      username: email,
+    });
+    const callbackUrl = new URL(location);
     const code = callbackUrl.searchParams.get("code") ?? "";
-    expectNoSecrets(
-      [steps.callback],
-      [code, state, signIn.codeVerifier, refreshToken, identifier],
+    const callback = await invoke(handlerOf(brokerA, "callback"), {
+      url: `${callbackUrl.pathname}${callbackUrl.search}`,
+      headers: { cookie: cookieHeader(start.response) },
+    });
+    const result = await fetchResult(
+      brokerA,
+      cookieHeader(start.response, callback.response),
     );
-    expectNoSecrets(
-      [steps.start],
-      [code, signIn.codeVerifier, refreshToken, identifier],
+    const identifier = (result.json() as { identifier: string }).identifier;
+    const refreshToken = await brokerA.secrets.readRefreshToken(
+      identifier.slice(6, 38),
     );
-    expect(steps.start.logs.join("\n")).not.toContain(state);
+
     expectNoSecrets(
-      [result],
-      [
-        callbackUrl.searchParams.get("code") ?? "",
-        state,
-        signIn.codeVerifier,
-        refreshToken,
-      ],
+      [callback],
+      [code, state, verifier, refreshToken, identifier],
     );
+    expectNoSecrets([start], [code, verifier, refreshToken, identifier]);
+    expect(start.logs.join("\n")).not.toContain(state);
+    expectNoSecrets([result], [code, state, verifier, refreshToken]);
     expect(result.logs.join("\n")).not.toContain(identifier);
   });
 });
