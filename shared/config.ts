@@ -27,6 +27,18 @@ export interface BrokerConfig {
   tableNamePrefix: string;
   keyVaultUrl: string;
   signInTimeoutMinutes: number;
+  refresh: {
+    /** NCRONTAB schedule of the refresh timer, in UTC. */
+    schedule: string;
+    /** A refresh token older than this is refreshed by the timer. */
+    afterHours: number;
+    /** Grants refreshed at once by one timer run. */
+    concurrency: number;
+    /** Days without a successful refresh after which a grant is flagged `degraded`. */
+    degradedAfterDays: number;
+  };
+  /** Status-change notifications; absent when no webhook is configured. */
+  webhook: { url: string; secret: string } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -67,6 +79,15 @@ const optionalText = z
   .transform((text) => (text === "" ? undefined : text))
   .optional();
 
+/** An integer setting; an empty value takes the default. */
+function integerSetting(min: number, max: number, fallback: number) {
+  return z.preprocess(
+    (value) =>
+      typeof value === "string" && value.trim() === "" ? undefined : value,
+    z.coerce.number().int().min(min).max(max).default(fallback),
+  );
+}
+
 const schema = z.object({
   BROKER_CLIENT_ID: z
     .string()
@@ -102,10 +123,24 @@ const schema = z.object({
     )
     .default("broker"),
   KEY_VAULT_URL: serviceUrl,
-  SIGNIN_TIMEOUT_MINUTES: z.preprocess(
-    (value) =>
-      typeof value === "string" && value.trim() === "" ? undefined : value,
-    z.coerce.number().int().min(2).max(60).default(10),
+  SIGNIN_TIMEOUT_MINUTES: integerSetting(2, 60, 10),
+  REFRESH_SCHEDULE: z
+    .string()
+    .trim()
+    .regex(
+      /^\S+( \S+){5}$/,
+      "must be an NCRONTAB expression of six fields (second minute hour day month weekday), in UTC",
+    )
+    .default("0 */15 * * * *"),
+  REFRESH_AFTER_HOURS: integerSetting(1, 24 * 60, 24),
+  REFRESH_CONCURRENCY: integerSetting(1, 64, 8),
+  DEGRADED_AFTER_DAYS: integerSetting(1, 60, 3),
+  NOTIFY_WEBHOOK_URL: optionalText.pipe(serviceUrl.optional()),
+  NOTIFY_WEBHOOK_SECRET: optionalText.pipe(
+    z
+      .string()
+      .min(32, "must be at least 32 characters, to key HMAC-SHA256")
+      .optional(),
   ),
 });
 
@@ -130,6 +165,8 @@ export function loadConfig(
   );
   const tables = checkTables(settings, problems);
 
+  const webhook = checkWebhook(settings, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   const valid = settings as Settings;
 
@@ -146,6 +183,13 @@ export function loadConfig(
     tableNamePrefix: valid.TABLE_NAME_PREFIX,
     keyVaultUrl: valid.KEY_VAULT_URL.replace(/\/+$/, ""),
     signInTimeoutMinutes: valid.SIGNIN_TIMEOUT_MINUTES,
+    refresh: {
+      schedule: valid.REFRESH_SCHEDULE,
+      afterHours: valid.REFRESH_AFTER_HOURS,
+      concurrency: valid.REFRESH_CONCURRENCY,
+      degradedAfterDays: valid.DEGRADED_AFTER_DAYS,
+    },
+    webhook,
   };
 }
 
@@ -238,6 +282,22 @@ function checkSiteAllowlist(text: string, problems: string[]): SiteAllowlist {
     );
   }
   return allowlist;
+}
+
+function checkWebhook(
+  settings: Partial<Settings>,
+  problems: string[],
+): BrokerConfig["webhook"] {
+  const url = settings.NOTIFY_WEBHOOK_URL;
+  const secret = settings.NOTIFY_WEBHOOK_SECRET;
+  if (url === undefined && secret === undefined) return undefined;
+  if (url === undefined || secret === undefined) {
+    problems.push(
+      "set both NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET, or neither",
+    );
+    return undefined;
+  }
+  return { url, secret };
 }
 
 function checkTables(

@@ -15,6 +15,10 @@ import {
   type Configuration,
 } from "@azure/msal-node";
 import type { BrokerConfig } from "./config.js";
+import {
+  createNetworkClient,
+  type RecordingNetworkClient,
+} from "./identityNetwork.js";
 
 export interface AuthorizeRequest {
   state: string;
@@ -53,12 +57,14 @@ export class IdentityError extends Error {
   readonly error: string;
   readonly aadsts: number | undefined;
   readonly transient: boolean;
+  /** Seconds the token endpoint asked to wait, from its Retry-After header. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     error: string,
     aadsts: number | undefined,
     transient: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(
       aadsts === undefined
@@ -70,6 +76,7 @@ export class IdentityError extends Error {
     this.error = error;
     this.aadsts = aadsts;
     this.transient = transient;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 
@@ -113,8 +120,9 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
     },
 
     async redeemCode(redemption) {
-      const client = newClient(config, signInAuthority);
-      const result = await callIdentity(() =>
+      const network = createNetworkClient();
+      const client = newClient(config, signInAuthority, network);
+      const result = await callIdentity(network, () =>
         client.acquireTokenByCode({
           code: redemption.code,
           codeVerifier: redemption.codeVerifier,
@@ -137,11 +145,13 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
     },
 
     async refresh(grant) {
+      const network = createNetworkClient();
       const client = newClient(
         config,
         `${config.authorityHost}/${grant.tenantId}`,
+        network,
       );
-      const result = await callIdentity(() =>
+      const result = await callIdentity(network, () =>
         client.acquireTokenByRefreshToken({
           refreshToken: grant.refreshToken,
           scopes: grant.scopes,
@@ -163,6 +173,7 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
 function newClient(
   config: BrokerConfig,
   authority: string,
+  networkClient: RecordingNetworkClient = createNetworkClient(),
 ): ConfidentialClientApplication {
   const configuration: Configuration = {
     auth: {
@@ -176,6 +187,7 @@ function newClient(
       ),
     },
     system: {
+      networkClient,
       loggerOptions: {
         logLevel: LogLevel.Error,
         piiLoggingEnabled: false,
@@ -241,13 +253,14 @@ function stringClaim(
 }
 
 async function callIdentity(
+  networkClient: RecordingNetworkClient,
   call: () => Promise<AuthenticationResult | null>,
 ): Promise<AuthenticationResult> {
   let result: AuthenticationResult | null;
   try {
     result = await call();
   } catch (error) {
-    throw toIdentityError(error);
+    throw toIdentityError(error, networkClient.retryAfterSeconds());
   }
   if (result === null)
     throw new IdentityError("empty_response", undefined, true);
@@ -261,11 +274,15 @@ const transientErrors = new Set([
 ]);
 
 /** Translates an MSAL error into an IdentityError, keeping MSAL's error only as the cause. */
-export function toIdentityError(error: unknown): IdentityError {
+export function toIdentityError(
+  error: unknown,
+  retryAfterSeconds?: number,
+): IdentityError {
   if (error instanceof IdentityError) return error;
   if (!(error instanceof AuthError))
     return new IdentityError("network_error", undefined, true, {
       cause: error,
+      retryAfterSeconds,
     });
 
   const serverError = (error as AuthError & { errorNo?: string | number })
@@ -285,7 +302,7 @@ export function toIdentityError(error: unknown): IdentityError {
     code,
     Number.isFinite(aadsts) ? aadsts : undefined,
     transient,
-    { cause: error },
+    { cause: error, retryAfterSeconds },
   );
 }
 

@@ -336,7 +336,50 @@ describe("loadConfig", () => {
         "TABLE_NAME_PREFIX",
         "KEY_VAULT_URL",
         "SIGNIN_TIMEOUT_MINUTES",
+        "REFRESH_SCHEDULE",
+        "REFRESH_AFTER_HOURS",
+        "REFRESH_CONCURRENCY",
+        "DEGRADED_AFTER_DAYS",
+        "NOTIFY_WEBHOOK_URL",
+        "NOTIFY_WEBHOOK_SECRET",
       ].sort(),
     );
+  });
+
+  it("config reads the refresh settings with their defaults", () => {
+    const config = load({});
+    expect(config.refresh).toEqual({
+      schedule: "0 */15 * * * *",
+      afterHours: 24,
+      concurrency: 8,
+      degradedAfterDays: 3,
+    });
+    expect(config.webhook).toBeUndefined();
+  });
+
+  it("config rejects a schedule that is not six fields", () => {
+    const problems = problemsWith({ REFRESH_SCHEDULE: "*/15 * * * *" });
+    expect(
+      problems.some((problem) => problem.startsWith("REFRESH_SCHEDULE")),
+    ).toBe(true);
+  });
+
+  it("config needs both webhook settings", () => {
+    const onlyUrl = problemsWith({
+      NOTIFY_WEBHOOK_URL: "https://hooks.example/broker",
+    });
+    const shortSecret = problemsWith({
+      NOTIFY_WEBHOOK_URL: "https://hooks.example/broker",
+      NOTIFY_WEBHOOK_SECRET: "short",
+    });
+
+    expect(
+      onlyUrl.some((problem) => problem.includes("NOTIFY_WEBHOOK_SECRET")),
+    ).toBe(true);
+    expect(
+      shortSecret.some((problem) =>
+        problem.startsWith("NOTIFY_WEBHOOK_SECRET"),
+      ),
+    ).toBe(true);
   });
 });
