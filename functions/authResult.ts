@@ -15,13 +15,16 @@ import { jsonResponse, respondWithErrors } from "../shared/http.js";
 import { takeSignInResult } from "../shared/signIn.js";
 import type { RouteDefinition } from "./route.js";
 
-/** POST /api/auth/result: hands the page the identifier of its finished sign-in, once. */
+/**
+ * POST /api/auth/result: hands the page the identifier of its finished sign-in, once. The sign-in
+ * cookie expires by itself ten minutes after the callback.
+ */
 export function createAuthResultHandler(broker: Broker): HttpHandler {
   return async function authResult(
     request: HttpRequest,
     context: InvocationContext,
   ): Promise<HttpResponseInit> {
-    const response = await respondWithErrors(context, async () => {
+    return respondWithErrors(context, async () => {
       const result = await takeSignInResult(
         broker,
         readCookie(request, signInCookieName),
@@ -30,9 +33,12 @@ export function createAuthResultHandler(broker: Broker): HttpHandler {
       context.info("sign-in result shown", {
         already_connected: result.alreadyConnected,
       });
-      return jsonResponse(200, result);
+      // A restored grant may still get a new identifier from this sign-in, which needs the cookie.
+      const cookies = result.alreadyConnected
+        ? []
+        : [expiredCookie(signInCookieName)];
+      return { ...jsonResponse(200, result), cookies };
     });
-    return { ...response, cookies: [expiredCookie(signInCookieName)] };
   };
 }
 

@@ -5,9 +5,11 @@
 import { app } from "@azure/functions";
 import { createBroker } from "../shared/broker.js";
 import { loadConfig } from "../shared/config.js";
+import { createRefreshTimerHandler, refreshTimerName } from "./refreshTimer.js";
 import { routes } from "./routes.js";
 
-const broker = createBroker(loadConfig(process.env));
+const config = loadConfig(process.env);
+const broker = createBroker(config);
 
 app.setup({ enableHttpStream: false });
 
@@ -19,3 +21,10 @@ for (const route of routes) {
     handler: route.createHandler(broker),
   });
 }
+
+app.timer(refreshTimerName, {
+  schedule: config.refresh.schedule,
+  runOnStartup: false,
+  useMonitor: true,
+  handler: createRefreshTimerHandler(broker),
+});

@@ -32,6 +32,9 @@ const MESSAGES = {
   finishing: "Finishing sign-in…",
   finished: "Sign-in finished. Copy the OAuth token identifier below.",
   renewed: "Sign-in finished. This mailbox was already connected.",
+  issuing: "Issuing a new identifier…",
+  issued:
+    "New identifier issued. Copy it below; the old identifier no longer works.",
   copied: "Copied",
   copyFailed:
     "The identifier could not be copied. Select it and press Ctrl+C, or Command+C on a Mac.",
@@ -52,6 +55,8 @@ const statusArea = document.getElementById("status");
 const resultSection = document.getElementById("result");
 const identifierBox = document.getElementById("identifier");
 const copyButton = document.getElementById("copy-identifier");
+const newIdentifierOffer = document.getElementById("new-identifier-offer");
+const newIdentifierButton = document.getElementById("new-identifier");
 
 // Form fields by the names the API uses in `field` and in request bodies.
 const FIELDS = {
@@ -337,18 +342,55 @@ function showResult(data) {
   const alreadyConnected = document.getElementById("already-connected");
   const hasIdentifier = typeof data.identifier === "string";
   alreadyConnected.hidden = data.alreadyConnected !== true;
-  document.getElementById("identifier-block").hidden = !hasIdentifier;
-  identifierBox.value = hasIdentifier ? data.identifier : "";
+  newIdentifierOffer.hidden = hasIdentifier;
   resultSection.hidden = false;
 
   if (hasIdentifier) {
-    setStatus(MESSAGES.finished);
-    identifierBox.focus();
-    identifierBox.select();
+    showIdentifier(data.identifier, MESSAGES.finished);
   } else {
+    document.getElementById("identifier-block").hidden = true;
+    identifierBox.value = "";
     setStatus(MESSAGES.renewed);
     alreadyConnected.focus();
   }
+}
+
+function showIdentifier(identifier, status) {
+  document.getElementById("identifier-block").hidden = false;
+  identifierBox.value = identifier;
+  setStatus(status);
+  identifierBox.focus();
+  identifierBox.select();
+}
+
+// Replaces the identifier of a grant that this sign-in restored. The old one
+// stops working, so the button is offered only when the person asks for it.
+async function requestNewIdentifier() {
+  clearErrors();
+  newIdentifierButton.disabled = true;
+  setStatus(MESSAGES.issuing);
+
+  const outcome = await postToApi("/api/auth/identifier");
+  const data = outcome.kind === "response" ? outcome.data : null;
+  if (
+    outcome.kind === "response" &&
+    outcome.status === 200 &&
+    isObject(data) &&
+    typeof data.identifier === "string" &&
+    data.identifier !== ""
+  ) {
+    newIdentifierOffer.hidden = true;
+    showIdentifier(data.identifier, MESSAGES.issued);
+    return;
+  }
+
+  newIdentifierButton.disabled = false;
+  setStatus("");
+  const message =
+    outcome.kind === "response" && outcome.status >= 400
+      ? errorMessageOf(data)
+      : null;
+  showGeneralError(message ?? failureMessage(outcome), MESSAGES.signInAgain);
 }
 
 async function finishSignIn() {
@@ -437,6 +479,7 @@ function showCopiedOnButton() {
 
 form.addEventListener("submit", startSignIn);
 copyButton.addEventListener("click", copyIdentifier);
+newIdentifierButton.addEventListener("click", requestNewIdentifier);
 
 // A page restored from the back-forward cache after the redirect to Microsoft
 // still has its disabled button and "Opening…" status, so reset them.

@@ -7,6 +7,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import type { BrokerConfig } from "./config.js";
 import { createGrantStore, type GrantStore } from "./grantStore.js";
 import { createIdentityClient, type IdentityClient } from "./identityClient.js";
+import { createNotifier, type Notifier } from "./notifier.js";
 import { createSecretStore, type SecretStore } from "./secretStore.js";
 import { createSignInStore, type SignInStore } from "./signInStore.js";
 import { createBrokerTables, type BrokerTables } from "./tables.js";
@@ -18,6 +19,7 @@ export interface Broker {
   grants: GrantStore;
   secrets: SecretStore;
   identity: IdentityClient;
+  notifier: Notifier;
 }
 
 export function createBroker(config: BrokerConfig): Broker {
@@ -32,6 +34,9 @@ export function createBroker(config: BrokerConfig): Broker {
     grants: createGrantStore(tables.grants, ensureTables),
     secrets: createSecretStore(config.keyVaultUrl, credential),
     identity: createIdentityClient(config),
+    // Deliveries are awaited by refreshes and sign-ins, so a receiver that is down may hold one
+    // for about ten seconds at most, instead of the notifier's default of four 5-second tries.
+    notifier: createNotifier(config.webhook, { attempts: 3, timeoutMs: 3_000 }),
   };
 }
 

@@ -2,6 +2,7 @@
  * The broker's settings, read from the environment once and validated as a whole, so that start-up
  * fails with one error naming every missing or invalid setting. Nothing else reads `process.env`.
  */
+import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import {
   cloudNames,
@@ -79,6 +80,15 @@ const optionalText = z
   .transform((text) => (text === "" ? undefined : text))
   .optional();
 
+function isValidSchedule(schedule: string): boolean {
+  try {
+    CronExpressionParser.parse(schedule, { tz: "UTC" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** An integer setting; an empty value takes the default. */
 function integerSetting(min: number, max: number, fallback: number) {
   return z.preprocess(
@@ -131,7 +141,8 @@ const schema = z.object({
       /^\S+( \S+){5}$/,
       "must be an NCRONTAB expression of six fields (second minute hour day month weekday), in UTC",
     )
-    .default("0 */15 * * * *"),
+    .default("0 */15 * * * *")
+    .refine(isValidSchedule, "is not a valid NCRONTAB expression"),
   REFRESH_AFTER_HOURS: integerSetting(1, 24 * 60, 24),
   REFRESH_CONCURRENCY: integerSetting(1, 64, 8),
   DEGRADED_AFTER_DAYS: integerSetting(1, 60, 3),

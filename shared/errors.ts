@@ -67,6 +67,10 @@ export const errorCatalogue = {
     status: 503,
     message: "The Microsoft identity platform could not be reached.",
   },
+  refresh_in_progress: {
+    status: 503,
+    message: "Another request is refreshing this grant's token; retry shortly.",
+  },
   storage_unavailable: {
     status: 503,
     message: "The broker's storage could not be reached.",
@@ -82,6 +86,8 @@ export type ErrorCode = keyof typeof errorCatalogue;
 export interface BrokerErrorDetails {
   /** Request field the error is about, for example `siteUrl`. */
   field?: string;
+  /** Stable snake_case reason from the failure catalogue, for example `expired_by_inactivity`. */
+  reason?: string;
   /** AADSTS number reported by the Microsoft identity platform. */
   aadsts?: number;
   /** What the caller should do next. */
@@ -97,6 +103,7 @@ export class BrokerError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly field?: string;
+  readonly reason?: string;
   readonly aadsts?: number;
   readonly remedy?: string;
   readonly retryAfterSeconds?: number;
@@ -111,6 +118,7 @@ export class BrokerError extends Error {
     this.code = code;
     this.status = errorCatalogue[code].status;
     this.field = details.field;
+    this.reason = details.reason;
     this.aadsts = details.aadsts;
     this.remedy = details.remedy;
     this.retryAfterSeconds = details.retryAfterSeconds;
@@ -122,6 +130,7 @@ export interface ErrorBody {
   code: ErrorCode;
   message: string;
   field?: string;
+  reason?: string;
   aadsts?: number;
   remedy?: string;
 }
@@ -129,6 +138,7 @@ export interface ErrorBody {
 export function toErrorBody(error: BrokerError): ErrorBody {
   const body: ErrorBody = { code: error.code, message: error.message };
   if (error.field !== undefined) body.field = error.field;
+  if (error.reason !== undefined) body.reason = error.reason;
   if (error.aadsts !== undefined) body.aadsts = error.aadsts;
   if (error.remedy !== undefined) body.remedy = error.remedy;
   return body;

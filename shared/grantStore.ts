@@ -8,7 +8,22 @@ import { grantKey, mailboxKey } from "./keys.js";
 import { withoutUndefined } from "./signInStore.js";
 import { hasStatus, toStorageError } from "./tables.js";
 
-export type GrantStatus = "active" | "reauth_required" | "revoked";
+/**
+ * `active` and `degraded` grants are served; `degraded` has had no successful refresh for a
+ * configured number of days. `reauth_required` needs the mailbox to sign in again, and `revoked`
+ * was ended through the API.
+ */
+export type GrantStatus = "active" | "degraded" | "reauth_required" | "revoked";
+
+/** The last failed refresh, as stored on the grant. */
+export interface GrantFailure {
+  reason: string;
+  aadsts?: number;
+  at: string;
+}
+
+/** The value of a date field that is not set; Table Storage has no null. */
+export const unsetDate = new Date(0);
 
 export interface Grant {
   grantId: string;
@@ -25,8 +40,19 @@ export interface Grant {
   identifierHash: string;
   secretVersion: string;
   connectedAt: Date;
+  /** When the stored refresh token was issued; an older token never replaces a newer one. */
   refreshTokenIssuedAt: Date;
   updatedAt: Date;
+  /** Last successful refresh, or `unsetDate`. */
+  lastRefreshAt?: Date;
+  /** JSON of the last GrantFailure, or "" after a success. */
+  lastFailure?: string;
+  /** Start of the current run of transient failures, or `unsetDate`. */
+  transientSince?: Date;
+  /** Until when one refresh holds the grant, or `unsetDate`; claimed with an ETag condition. */
+  leaseUntil?: Date;
+  leaseId?: string;
+  revokedAt?: Date;
 }
 
 export interface StoredGrant extends Grant {
@@ -40,12 +66,17 @@ export interface GrantStore {
   get(grantId: string): Promise<StoredGrant | undefined>;
   /** Creates a grant; returns false when one with that id exists. */
   tryCreate(grant: Grant): Promise<boolean>;
-  /** Applies a change if the grant is unchanged since `etag` was read; returns false otherwise. */
+  /**
+   * Applies a change if the grant is unchanged since `etag` was read. Returns the new ETag, or
+   * undefined when the grant has changed or is gone.
+   */
   tryUpdate(
     grantId: string,
     etag: string,
     change: Partial<Grant>,
-  ): Promise<boolean>;
+  ): Promise<string | undefined>;
+  /** Pages through every grant, a page at a time, so memory does not grow with their number. */
+  listPages(pageSize?: number): AsyncIterable<StoredGrant[]>;
   /** Returns the grant id recorded for a site and mailbox, recording `grantId` when there is none. */
   claimMailbox(
     siteUrl: string,
@@ -95,20 +126,34 @@ export function createGrantStore(
 
     async tryUpdate(grantId, etag, change) {
       try {
-        await table.updateEntity(
+        const response = await table.updateEntity(
           {
             partitionKey: grantKey(grantId),
             rowKey: grantRow,
             ...withoutUndefined(change),
           },
           "Merge",
-          {
-            etag,
-          },
+          { etag },
         );
-        return true;
+        return response.etag ?? "";
       } catch (error) {
-        if (hasStatus(error, 412) || hasStatus(error, 404)) return false;
+        if (hasStatus(error, 412) || hasStatus(error, 404)) return undefined;
+        throw toStorageError(error);
+      }
+    },
+
+    async *listPages(pageSize = 100) {
+      await ensureTables();
+      const pages = table
+        .listEntities<Grant>({
+          queryOptions: { filter: `RowKey eq '${grantRow}'` },
+        })
+        .byPage({ maxPageSize: pageSize });
+      try {
+        for await (const page of pages) {
+          yield page.map((entity) => ({ ...entity, etag: entity.etag }));
+        }
+      } catch (error) {
         throw toStorageError(error);
       }
     },
@@ -148,4 +193,33 @@ export function createGrantStore(
       }
     },
   };
+}
+
+const maxUpdateAttempts = 5;
+
+/**
+ * Applies a change computed from the grant's current state, reading it again after each ETag
+ * conflict. Returns the stored grant, or undefined when it is gone. A change of undefined or of no
+ * fields writes nothing.
+ */
+export async function updateGrant(
+  grants: GrantStore,
+  first: StoredGrant,
+  change: (current: StoredGrant) => Partial<Grant> | undefined,
+): Promise<StoredGrant | undefined> {
+  let current: StoredGrant | undefined = first;
+  for (
+    let attempt = 0;
+    attempt < maxUpdateAttempts && current !== undefined;
+    attempt++
+  ) {
+    const fields = change(current);
+    if (fields === undefined || Object.keys(fields).length === 0)
+      return current;
+
+    const etag = await grants.tryUpdate(current.grantId, current.etag, fields);
+    if (etag !== undefined) return { ...current, ...fields, etag };
+    current = await grants.get(first.grantId);
+  }
+  return current;
 }

@@ -4,7 +4,8 @@
  * keeps working. The refresh token is saved in Key Vault before the index refers to it.
  */
 import type { Broker } from "./broker.js";
-import type { StoredGrant } from "./grantStore.js";
+import { unsetDate, type StoredGrant } from "./grantStore.js";
+import type { NotifierLog } from "./notifier.js";
 import { issueIdentifier, newGrantId } from "./identifier.js";
 
 export interface NewConnection {
@@ -30,6 +31,7 @@ const maxAttempts = 3;
 export async function connectGrant(
   broker: Broker,
   connection: NewConnection,
+  log: NotifierLog,
 ): Promise<Connection> {
   const candidate = newGrantId();
   let grantId = await broker.grants.claimMailbox(
@@ -52,7 +54,7 @@ export async function connectGrant(
       continue;
     }
     if (existing !== undefined) {
-      if (await restoreGrant(broker, existing, connection))
+      if (await restoreGrant(broker, existing, connection, log))
         return { grantId, alreadyConnected: true };
       continue;
     }
@@ -60,11 +62,12 @@ export async function connectGrant(
     // No grant row yet: this is a new mailbox, or an earlier sign-in stopped between claiming the
     // mailbox and creating its grant. A concurrent sign-in may create it first; then restore it.
     const issued = issueIdentifier(grantId);
+    const now = new Date();
     const secretVersion = await broker.secrets.saveRefreshToken(
       grantId,
       connection.refreshToken,
+      now,
     );
-    const now = new Date();
     const created = await broker.grants.tryCreate({
       grantId,
       status: "active",
@@ -92,24 +95,52 @@ export async function connectGrant(
   throw new Error("grant changed concurrently on every attempt");
 }
 
+/**
+ * Restores an existing grant with the new sign-in's refresh token. A grant that needed a new
+ * sign-in becomes active again, and the status change is announced.
+ */
 async function restoreGrant(
   broker: Broker,
   existing: StoredGrant,
   connection: NewConnection,
+  log: NotifierLog,
 ): Promise<boolean> {
+  const now = new Date();
   const secretVersion = await broker.secrets.saveRefreshToken(
     existing.grantId,
     connection.refreshToken,
+    now,
   );
-  const now = new Date();
-  return broker.grants.tryUpdate(existing.grantId, existing.etag, {
-    status: "active",
-    mailbox: connection.mailbox,
-    tenantId: connection.tenantId,
-    objectId: connection.objectId,
-    scopes: connection.scopes,
-    secretVersion,
-    refreshTokenIssuedAt: now,
-    updatedAt: now,
-  });
+  const updated = await broker.grants.tryUpdate(
+    existing.grantId,
+    existing.etag,
+    {
+      status: "active",
+      mailbox: connection.mailbox,
+      tenantId: connection.tenantId,
+      objectId: connection.objectId,
+      scopes: connection.scopes,
+      secretVersion,
+      refreshTokenIssuedAt: now,
+      lastFailure: "",
+      transientSince: unsetDate,
+      updatedAt: now,
+    },
+  );
+  if (updated === undefined) return false;
+
+  if (existing.status !== "active") {
+    await broker.notifier.notifyStatusChange(
+      {
+        grantId: existing.grantId,
+        siteUrl: existing.siteUrl,
+        mailbox: connection.mailbox,
+        previousStatus: existing.status,
+        status: "active",
+        reason: "signed_in_again",
+      },
+      log,
+    );
+  }
+  return true;
 }

@@ -1,8 +1,10 @@
 /**
  * Refresh tokens in Azure Key Vault: one secret per grant, a new version for each rotated token.
+ * Each version is tagged with when its token was issued, so a reader can tell the newest token even
+ * when the index in Table Storage lags behind the vault (a writer stopped between the two writes).
  */
-import { SecretClient } from "@azure/keyvault-secrets";
 import type { TokenCredential } from "@azure/core-auth";
+import { SecretClient, type KeyVaultSecret } from "@azure/keyvault-secrets";
 import { BrokerError } from "./errors.js";
 import { refreshTokenSecretName } from "./keys.js";
 import { hasStatus } from "./tables.js";
@@ -10,10 +12,31 @@ import { hasStatus } from "./tables.js";
 /** Key Vault rejects secret values over 25 KB. */
 const maxSecretBytes = 25 * 1024;
 
+export interface StoredRefreshToken {
+  token: string;
+  version: string;
+  issuedAt: Date;
+}
+
 export interface SecretStore {
   /** Stores a refresh token as a new version of the grant's secret and returns the version id. */
-  saveRefreshToken(grantId: string, refreshToken: string): Promise<string>;
+  saveRefreshToken(
+    grantId: string,
+    refreshToken: string,
+    issuedAt: Date,
+  ): Promise<string>;
+  /**
+   * Reads the newest refresh token of a grant: the vault's latest version, unless the version the
+   * index names was issued later (a slower writer saved an older token after it).
+   */
+  readNewestRefreshToken(
+    grantId: string,
+    indexed: { version: string; issuedAt: Date },
+  ): Promise<StoredRefreshToken>;
+  /** Reads one version, or the latest; for status checks and tests. */
   readRefreshToken(grantId: string, version?: string): Promise<string>;
+  /** Soft-deletes the grant's secret; a missing secret counts as deleted. */
+  deleteRefreshToken(grantId: string): Promise<void>;
   /** Checks that the vault answers and accepts the broker's credential. */
   probe(): Promise<void>;
 }
@@ -29,8 +52,18 @@ export function createSecretStore(
     disableChallengeResourceVerification: loopback,
   });
 
+  async function read(
+    grantId: string,
+    version?: string,
+  ): Promise<StoredRefreshToken> {
+    const secret = await client.getSecret(refreshTokenSecretName(grantId), {
+      version,
+    });
+    return toStored(secret);
+  }
+
   return {
-    async saveRefreshToken(grantId, refreshToken) {
+    async saveRefreshToken(grantId, refreshToken, issuedAt) {
       if (Buffer.byteLength(refreshToken, "utf8") > maxSecretBytes) {
         throw new BrokerError(
           "internal_error",
@@ -43,7 +76,7 @@ export function createSecretStore(
           refreshToken,
           {
             contentType: "application/vnd.microsoft.refresh-token",
-            tags: { grant: grantId },
+            tags: { grant: grantId, issuedAt: issuedAt.toISOString() },
           },
         );
         return secret.properties.version ?? "";
@@ -52,15 +85,36 @@ export function createSecretStore(
       }
     },
 
+    async readNewestRefreshToken(grantId, indexed) {
+      try {
+        const latest = await read(grantId);
+        if (
+          latest.version === indexed.version ||
+          latest.issuedAt >= indexed.issuedAt
+        )
+          return latest;
+        return await read(grantId, indexed.version);
+      } catch (error) {
+        throw toVaultError(error);
+      }
+    },
+
     async readRefreshToken(grantId, version) {
       try {
-        const secret = await client.getSecret(refreshTokenSecretName(grantId), {
-          version,
-        });
-        if (secret.value === undefined)
-          throw new BrokerError("storage_unavailable");
-        return secret.value;
+        return (await read(grantId, version)).token;
       } catch (error) {
+        throw toVaultError(error);
+      }
+    },
+
+    async deleteRefreshToken(grantId) {
+      try {
+        const poller = await client.beginDeleteSecret(
+          refreshTokenSecretName(grantId),
+        );
+        await poller.pollUntilDone();
+      } catch (error) {
+        if (hasStatus(error, 404)) return;
         throw toVaultError(error);
       }
     },
@@ -74,6 +128,19 @@ export function createSecretStore(
         throw toVaultError(error);
       }
     },
+  };
+}
+
+function toStored(secret: KeyVaultSecret): StoredRefreshToken {
+  if (secret.value === undefined) throw new BrokerError("storage_unavailable");
+  const tagged = Date.parse(secret.properties.tags?.issuedAt ?? "");
+  const issuedAt = Number.isFinite(tagged)
+    ? new Date(tagged)
+    : (secret.properties.createdOn ?? new Date(0));
+  return {
+    token: secret.value,
+    version: secret.properties.version ?? "",
+    issuedAt,
   };
 }
 

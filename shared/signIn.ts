@@ -8,6 +8,7 @@ import type { Broker } from "./broker.js";
 import type { CallbackFailureReason } from "./callbackFailures.js";
 import { BrokerError } from "./errors.js";
 import { hashSecret, secretMatchesHash } from "./identifier.js";
+import { replaceIdentifier } from "./grantLifecycle.js";
 import { connectGrant } from "./grants.js";
 import {
   createPkcePair,
@@ -225,16 +226,20 @@ async function redeemAndStore(
     return { kind: "failed", reason: "no_refresh_token" };
   }
 
-  const connection = await connectGrant(broker, {
-    siteUrl: signIn.siteUrl,
-    mailbox: signIn.mailbox,
-    mailboxNormalized: signIn.mailboxNormalized,
-    cloud: signIn.cloud,
-    tenantId: result.tenantId,
-    objectId: result.objectId,
-    scopes: [...broker.config.mailScopes, "offline_access"].join(" "),
-    refreshToken: result.refreshToken,
-  });
+  const connection = await connectGrant(
+    broker,
+    {
+      siteUrl: signIn.siteUrl,
+      mailbox: signIn.mailbox,
+      mailboxNormalized: signIn.mailboxNormalized,
+      cloud: signIn.cloud,
+      tenantId: result.tenantId,
+      objectId: result.objectId,
+      scopes: [...broker.config.mailScopes, "offline_access"].join(" "),
+      refreshToken: result.refreshToken,
+    },
+    context,
+  );
   return { kind: "connected", connection };
 }
 
@@ -366,4 +371,58 @@ export async function takeSignInResult(
     alreadyConnected: signIn.alreadyConnected === true,
     settings: { username: signIn.mailbox, imap, smtp },
   };
+}
+
+/**
+ * Issues a new identifier for the grant a finished sign-in restored, once per sign-in, within the
+ * result's lifetime and only in the browser that signed in. The old identifier stops working.
+ */
+export async function issueNewIdentifier(
+  broker: Broker,
+  state: string | undefined,
+  browserSecret: string | undefined,
+): Promise<{ identifier: string }> {
+  const notFound = new BrokerError("result_not_found", undefined, {
+    remedy:
+      "Sign in again from this page, in this browser, then ask for a new identifier.",
+  });
+  if (state === undefined || browserSecret === undefined) throw notFound;
+
+  const signIn = await broker.signIns.get(state);
+  if (signIn === undefined || !bindingMatches(signIn, browserSecret))
+    throw notFound;
+  if (
+    signIn.status !== "shown" ||
+    signIn.alreadyConnected !== true ||
+    signIn.grantId === undefined
+  ) {
+    throw notFound;
+  }
+  if ((signIn.completedAt?.getTime() ?? 0) + resultLifetimeMs < Date.now()) {
+    throw new BrokerError("result_expired", undefined, {
+      remedy: "Sign in again, then ask for a new identifier.",
+    });
+  }
+  if (signIn.newIdentifierIssued === true) {
+    throw new BrokerError(
+      "result_already_shown",
+      "A new identifier was already issued after this sign-in.",
+      {
+        remedy: "Sign in again if you need another one.",
+      },
+    );
+  }
+
+  const marked = await broker.signIns.tryUpdate(state, signIn.etag, {
+    newIdentifierIssued: true,
+  });
+  if (marked === undefined) {
+    throw new BrokerError(
+      "result_already_shown",
+      "A new identifier was already issued after this sign-in.",
+    );
+  }
+  const grant = await broker.grants.get(signIn.grantId);
+  if (grant === undefined || grant.status === "revoked") throw notFound;
+  return { identifier: await replaceIdentifier(broker, grant) };
 }

@@ -3,7 +3,7 @@
  * to `redeeming` (claimed with an ETag condition, so a doubled callback redeems its code once), then
  * to `completed` or `failed`, and to `shown` once the page has fetched its identifier.
  */
-import type { TableClient } from "@azure/data-tables";
+import { odata, type TableClient } from "@azure/data-tables";
 import { signInKey } from "./keys.js";
 import { hasStatus, toStorageError } from "./tables.js";
 
@@ -26,6 +26,8 @@ export interface PendingSignIn {
   alreadyConnected?: boolean;
   sealedIdentifier?: string;
   completedAt?: Date;
+  /** Set once a new identifier was issued from this sign-in's result. */
+  newIdentifierIssued?: boolean;
 }
 
 export interface StoredSignIn extends PendingSignIn {
@@ -46,6 +48,8 @@ export interface SignInStore {
     etag: string,
     change: Partial<PendingSignIn>,
   ): Promise<string | undefined>;
+  /** Deletes sign-ins that expired before `before`, a page at a time; returns how many. */
+  deleteExpired(before: Date): Promise<number>;
 }
 
 export function createSignInStore(
@@ -99,7 +103,47 @@ export function createSignInStore(
         throw toStorageError(error);
       }
     },
+
+    async deleteExpired(before) {
+      await ensureTables();
+      let deleted = 0;
+      try {
+        const pages = table
+          .listEntities<PendingSignIn>({
+            queryOptions: {
+              filter: odata`expiresAt lt ${before}`,
+              select: ["PartitionKey", "RowKey"],
+            },
+          })
+          .byPage({ maxPageSize: 100 });
+        for await (const page of pages) {
+          for (const entity of page) {
+            if (await tryDelete(table, entity.partitionKey, entity.rowKey)) {
+              deleted += 1;
+            }
+          }
+        }
+      } catch (error) {
+        throw toStorageError(error);
+      }
+      return deleted;
+    },
   };
+}
+
+/** Deletes one row; returns false when another run deleted it first. */
+async function tryDelete(
+  table: TableClient,
+  partitionKey: string | undefined,
+  rowKey: string | undefined,
+): Promise<boolean> {
+  try {
+    await table.deleteEntity(partitionKey ?? "", rowKey ?? "");
+    return true;
+  } catch (error) {
+    if (hasStatus(error, 404)) return false;
+    throw error;
+  }
 }
 
 /** Drops undefined properties, which the Table SDK would otherwise send as nulls. */

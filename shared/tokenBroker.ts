@@ -6,9 +6,10 @@ import type { InvocationContext } from "@azure/functions";
 import type { Broker } from "./broker.js";
 import { cloudProfiles, type CloudName, type MailEndpoint } from "./cloud.js";
 import { BrokerError } from "./errors.js";
-import type { StoredGrant } from "./grantStore.js";
+import type { GrantFailure, StoredGrant } from "./grantStore.js";
 import { parseIdentifier, secretMatchesHash } from "./identifier.js";
-import { IdentityError, type RefreshResult } from "./identityClient.js";
+import { entryForReason } from "./failureCatalogue.js";
+import { refreshGrant, type RefreshOutcome } from "./refresher.js";
 import { describeCause } from "./http.js";
 import { normalizeSiteUrl } from "./validation.js";
 
@@ -25,7 +26,8 @@ export interface TokenResponse {
   sasl_xoauth2: string;
   imap: MailEndpoint;
   smtp: MailEndpoint;
-  status: "active";
+  /** `degraded` when refreshes have failed for days; the token is still good. */
+  status: "active" | "degraded";
 }
 
 /**
@@ -66,137 +68,130 @@ export async function exchangeToken(
   const grant = await authenticateGrant(broker, identifierText);
   if (siteUrlInput !== undefined) {
     const siteUrl = normalizeSiteUrl(siteUrlInput, broker.config.siteAllowlist);
-    if (siteUrl !== grant.siteUrl)
+    if (siteUrl !== grant.siteUrl) {
       throw new BrokerError("site_mismatch", undefined, { field: "siteUrl" });
+    }
   }
-  if (grant.status === "revoked") {
-    throw new BrokerError("grant_revoked", undefined, {
-      remedy: "Sign in again on the sign-in page to connect the mailbox.",
+  rejectUnservable(grant);
+
+  // NOTE: every exchange refreshes through Microsoft; no access token is cached between requests yet.
+  const outcome = await refreshGrant(
+    broker,
+    grant,
+    { waitForLease: true },
+    context,
+  );
+  if (outcome.kind === "skipped") {
+    const current = await broker.grants.get(grant.grantId);
+    if (current !== undefined) rejectUnservable(current);
+    throw new BrokerError("refresh_in_progress", undefined, {
+      retryAfterSeconds: 5,
     });
   }
+  if (outcome.kind === "failed") throw failedRefreshError(context, outcome);
 
-  const refreshed = await refreshGrant(broker, context, grant);
+  const { result } = outcome;
   const cloud = cloudProfiles[grant.cloud as CloudName] ?? broker.config.cloud;
   const nowSeconds = Math.floor(Date.now() / 1000);
-  const expiresOn = Math.floor(refreshed.expiresOn.getTime() / 1000);
+  const expiresOn = Math.floor(result.expiresOn.getTime() / 1000);
 
   return {
-    access_token: refreshed.accessToken,
+    access_token: result.accessToken,
     token_type: "Bearer",
     expires_in: Math.max(0, expiresOn - nowSeconds),
     expires_on: expiresOn,
     xoauth2_user: grant.mailbox,
-    sasl_xoauth2: buildXoauth2String(grant.mailbox, refreshed.accessToken),
+    sasl_xoauth2: buildXoauth2String(grant.mailbox, result.accessToken),
     imap: cloud.imap,
     smtp: cloud.smtp,
-    status: "active",
+    status: outcome.grant.status === "degraded" ? "degraded" : "active",
   };
 }
 
-// NOTE: every exchange refreshes through Microsoft; no access token is cached between requests yet.
-async function refreshGrant(
-  broker: Broker,
-  context: InvocationContext,
-  grant: StoredGrant,
-): Promise<RefreshResult> {
-  const refreshToken = await broker.secrets.readRefreshToken(
-    grant.grantId,
-    grant.secretVersion || undefined,
-  );
-
-  let result: RefreshResult;
-  try {
-    result = await broker.identity.refresh({
-      tenantId: grant.tenantId,
-      scopes: grant.scopes.split(" "),
-      refreshToken,
+/** The error for a grant that cannot be served: revoked (410) or waiting for a sign-in (409). */
+export function grantStatusError(grant: StoredGrant): BrokerError | undefined {
+  if (grant.status === "revoked") {
+    return new BrokerError("grant_revoked", undefined, {
+      remedy: "Sign in again on the sign-in page to connect the mailbox.",
     });
-  } catch (error) {
-    throw translateRefreshError(context, grant, error);
   }
+  if (grant.status !== "reauth_required") return undefined;
 
-  if (
-    result.refreshToken !== undefined &&
-    result.refreshToken !== refreshToken
-  ) {
-    await saveRotatedRefreshToken(broker, context, grant, result.refreshToken);
-  }
-  return result;
-}
-
-/** Saves a rotated refresh token as a new secret version, then points the grant at it. */
-async function saveRotatedRefreshToken(
-  broker: Broker,
-  context: InvocationContext,
-  grant: StoredGrant,
-  refreshToken: string,
-): Promise<void> {
-  const secretVersion = await broker.secrets.saveRefreshToken(
-    grant.grantId,
-    refreshToken,
-  );
-  const now = new Date();
-  const updated = await broker.grants.tryUpdate(grant.grantId, grant.etag, {
-    secretVersion,
-    refreshTokenIssuedAt: now,
-    updatedAt: now,
+  const failure = readFailure(grant);
+  const entry =
+    failure === undefined ? undefined : entryForReason(failure.reason);
+  return new BrokerError("reauth_required", entry?.description, {
+    reason: failure?.reason ?? "reauth_required",
+    aadsts: failure?.aadsts,
+    remedy: entry?.remedy ?? signInAgainRemedy,
   });
-  if (!updated) {
-    // Another request rotated it first; its token is as new as this one and stays in use.
-    context.info("rotated refresh token not indexed", {
-      grant_id: grant.grantId,
-      reason: "grant_changed",
-    });
+}
+
+function rejectUnservable(grant: StoredGrant): void {
+  const error = grantStatusError(grant);
+  if (error !== undefined) throw error;
+}
+
+const signInAgainRemedy =
+  "Sign in again on the sign-in page for this site and mailbox; the identifier in EQuIS keeps working.";
+
+/** Parses the grant's last failure; undefined when there is none. */
+export function readFailure(grant: StoredGrant): GrantFailure | undefined {
+  if (grant.lastFailure === undefined || grant.lastFailure === "")
+    return undefined;
+  try {
+    return JSON.parse(grant.lastFailure) as GrantFailure;
+  } catch {
+    return undefined;
   }
 }
 
-function translateRefreshError(
+function failedRefreshError(
   context: InvocationContext,
-  grant: StoredGrant,
-  error: unknown,
+  outcome: Extract<RefreshOutcome, { kind: "failed" }>,
 ): BrokerError {
-  if (!(error instanceof IdentityError))
-    return error instanceof BrokerError
-      ? error
-      : new BrokerError("internal_error", undefined, { cause: error });
-
+  const { entry, error, grant } = outcome;
   const fields = {
     grant_id: grant.grantId,
-    error: error.error,
+    reason: entry.reason,
     aadsts: error.aadsts,
   };
-  if (error.transient) {
-    context.error("refresh failed", {
-      ...fields,
-      cause: describeCause(error.cause),
-    });
-    return new BrokerError("identity_unavailable", undefined, {
-      retryAfterSeconds: 30,
+
+  if (entry.kind === "customer") {
+    context.warn("refresh rejected", fields);
+    return new BrokerError("reauth_required", entry.description, {
+      reason: entry.reason,
+      aadsts: error.aadsts,
+      remedy: entry.remedy,
       cause: error,
     });
   }
-  if (
-    error.error === "invalid_grant" ||
-    error.error === "interaction_required" ||
-    error.error === "consent_required"
-  ) {
-    context.warn("refresh rejected", fields);
-    return new BrokerError("reauth_required", undefined, {
-      aadsts: error.aadsts,
-      remedy:
-        "Sign in again on the sign-in page for this site and mailbox; the identifier in EQuIS keeps working.",
-      cause: error,
-    });
+  if (entry.kind === "operator") {
+    context.error(
+      `refresh failed: ${entry.description} ${entry.remedy}`,
+      fields,
+    );
+    return new BrokerError(
+      "identity_unavailable",
+      "The broker's own credential was rejected by Microsoft.",
+      {
+        reason: entry.reason,
+        aadsts: error.aadsts,
+        retryAfterSeconds: 300,
+        cause: error,
+      },
+    );
   }
 
-  context.error("refresh failed", fields);
-  return new BrokerError(
-    "identity_unavailable",
-    "Microsoft rejected the broker's token request.",
-    {
-      aadsts: error.aadsts,
-      retryAfterSeconds: 60,
-      cause: error,
-    },
-  );
+  context.error("refresh failed", {
+    ...fields,
+    error: error.error,
+    cause: describeCause(error.cause),
+  });
+  return new BrokerError("identity_unavailable", undefined, {
+    reason: entry.reason,
+    aadsts: error.aadsts,
+    retryAfterSeconds: error.retryAfterSeconds ?? 30,
+    cause: error,
+  });
 }

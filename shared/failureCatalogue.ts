@@ -1,0 +1,273 @@
+/**
+ * The catalogue of refresh failures: one table that the timer, token-exchange and the page use to
+ * decide what a failure of the Microsoft identity platform means and what to tell people.
+ *
+ * - `customer`: the mailbox's sign-in is no longer usable (expired, revoked, MFA or Conditional
+ *   Access now required, consent missing). The grant becomes `reauth_required`.
+ * - `operator`: Microsoft rejected the broker's own app credential. No grant is marked, the run
+ *   stops calling the token endpoint, and the operator is told the cause and the fix.
+ * - `transient`: network, timeout, 5xx, 429 and `temporarily_unavailable`. Nothing changes; the
+ *   refresh is retried. Unknown codes are treated as transient too, and logged once.
+ */
+import type { IdentityError } from "./identityClient.js";
+
+export type FailureKind = "customer" | "operator" | "transient";
+
+export interface FailureEntry {
+  kind: FailureKind;
+  /** Stable snake_case reason code, stored on the grant and returned to callers. */
+  reason: string;
+  /** What happened, in plain words. */
+  description: string;
+  /** What to do next, for the mail administrator or, for `operator`, the broker's operator. */
+  remedy: string;
+}
+
+const signInAgain =
+  "Sign in again on the sign-in page for this site and mailbox; the identifier in EQuIS keeps working.";
+
+/** Entries by AADSTS number. The numbers and meanings are those Microsoft documents for Entra ID. */
+export const catalogueByAadsts: Record<number, FailureEntry> = {
+  700082: {
+    kind: "customer",
+    reason: "expired_by_inactivity",
+    description: "The sign-in expired after 90 days without use.",
+    remedy: signInAgain,
+  },
+  70008: {
+    kind: "customer",
+    reason: "refresh_token_expired",
+    description: "The sign-in expired because it was not used for too long.",
+    remedy: signInAgain,
+  },
+  50173: {
+    kind: "customer",
+    reason: "grant_revoked_by_microsoft",
+    description:
+      "Microsoft revoked the sign-in, often after a password change or a revocation of sessions.",
+    remedy: signInAgain,
+  },
+  50132: {
+    kind: "customer",
+    reason: "password_changed",
+    description:
+      "The sign-in is no longer valid because the mailbox's password expired or was changed.",
+    remedy: signInAgain,
+  },
+  54005: {
+    kind: "customer",
+    reason: "code_already_redeemed",
+    description: "The sign-in code was already used.",
+    remedy: signInAgain,
+  },
+  70000: {
+    kind: "customer",
+    reason: "refresh_token_invalid",
+    description: "Microsoft no longer accepts the stored sign-in.",
+    remedy: signInAgain,
+  },
+  50076: {
+    kind: "customer",
+    reason: "mfa_required",
+    description:
+      "The mailbox's organisation now requires multi-factor authentication for this sign-in.",
+    remedy: `${signInAgain} Complete the multi-factor prompt when it appears.`,
+  },
+  50079: {
+    kind: "customer",
+    reason: "mfa_registration_required",
+    description:
+      "The mailbox account must register for multi-factor authentication.",
+    remedy: `Register the account for multi-factor authentication, then ${lowerFirst(signInAgain)}`,
+  },
+  53003: {
+    kind: "customer",
+    reason: "conditional_access_blocked",
+    description:
+      "A Conditional Access policy of the mailbox's organisation blocks this sign-in.",
+    remedy:
+      "Ask a Microsoft 365 administrator to allow this app in Conditional Access, then sign in again.",
+  },
+  70043: {
+    kind: "customer",
+    reason: "sign_in_frequency_expired",
+    description:
+      "A Conditional Access sign-in frequency policy requires the mailbox to sign in again.",
+    remedy: `${signInAgain} Ask a Microsoft 365 administrator to exclude this app from the sign-in frequency policy to stop this repeating.`,
+  },
+  65001: {
+    kind: "customer",
+    reason: "consent_missing",
+    description:
+      "Consent for this app's mail permissions is missing or was removed.",
+    remedy:
+      "Ask a Microsoft 365 administrator to grant consent for this app, then sign in again.",
+  },
+  50057: {
+    kind: "customer",
+    reason: "account_disabled",
+    description: "The mailbox account is disabled.",
+    remedy:
+      "Ask a Microsoft 365 administrator to enable the account, then sign in again.",
+  },
+  50053: {
+    kind: "customer",
+    reason: "account_locked",
+    description:
+      "The mailbox account is locked after too many failed sign-ins.",
+    remedy:
+      "Wait for the lock to end or ask a Microsoft 365 administrator to unlock it, then sign in again.",
+  },
+  50034: {
+    kind: "customer",
+    reason: "account_not_found",
+    description: "The mailbox account no longer exists in its organisation.",
+    remedy:
+      "Check the mailbox with a Microsoft 365 administrator, then sign in again with an existing account.",
+  },
+  7000215: {
+    kind: "operator",
+    reason: "client_secret_invalid",
+    description: "Microsoft rejected the broker's client secret.",
+    remedy:
+      "Set BROKER_CLIENT_SECRET to a current secret of the app registration.",
+  },
+  7000222: {
+    kind: "operator",
+    reason: "client_secret_expired",
+    description: "The broker's client secret has expired.",
+    remedy:
+      "Create a new client secret on the app registration and set BROKER_CLIENT_SECRET to it.",
+  },
+  700016: {
+    kind: "operator",
+    reason: "app_not_found",
+    description:
+      "The broker's app registration was not found in the mailbox's tenant.",
+    remedy:
+      "Check BROKER_CLIENT_ID, and that the app is multi-tenant and consented in that tenant.",
+  },
+};
+
+const transientEntry: FailureEntry = {
+  kind: "transient",
+  reason: "identity_platform_unavailable",
+  description:
+    "The Microsoft identity platform did not answer or was temporarily unavailable.",
+  remedy: "Nothing to do: the broker retries.",
+};
+
+const unknownEntry: FailureEntry = {
+  kind: "transient",
+  reason: "unknown_failure",
+  description:
+    "The Microsoft identity platform reported an error this broker does not know yet.",
+  remedy:
+    "Nothing to do yet: the broker retries. If it persists, the operator should look up the AADSTS code.",
+};
+
+const operatorErrors: Record<string, FailureEntry> = {
+  invalid_client: {
+    kind: "operator",
+    reason: "client_credential_rejected",
+    description: "Microsoft rejected the broker's app credential.",
+    remedy:
+      "Check BROKER_CLIENT_ID and BROKER_CLIENT_SECRET against the app registration.",
+  },
+  unauthorized_client: {
+    kind: "operator",
+    reason: "client_not_authorized",
+    description:
+      "The broker's app is not allowed to use this grant type in the tenant.",
+    remedy:
+      "Check the app registration's platform (Web) and that it is enabled in the tenant.",
+  },
+};
+
+const customerErrors: Record<string, FailureEntry> = {
+  interaction_required: {
+    kind: "customer",
+    reason: "interaction_required",
+    description:
+      "Microsoft requires the mailbox to sign in again interactively.",
+    remedy: signInAgain,
+  },
+  consent_required: catalogueByAadsts[65001]!,
+};
+
+/** Error codes of OAuth and MSAL that mean the request never got a usable answer. */
+const transientErrors = new Set([
+  "temporarily_unavailable",
+  "server_error",
+  "network_error",
+  "empty_response",
+  "endpoints_resolution_error",
+  "post_request_failed",
+]);
+
+/**
+ * Classifies a failure of the identity platform. An AADSTS number in the catalogue decides first,
+ * then the OAuth error code; anything not recognised is transient, with `known` false.
+ */
+export function classifyFailure(
+  error: Pick<IdentityError, "error" | "aadsts" | "transient">,
+): {
+  entry: FailureEntry;
+  known: boolean;
+} {
+  if (error.transient || transientErrors.has(error.error))
+    return { entry: transientEntry, known: true };
+
+  const byNumber =
+    error.aadsts === undefined ? undefined : catalogueByAadsts[error.aadsts];
+  if (byNumber !== undefined) return { entry: byNumber, known: true };
+
+  const byCode =
+    operatorErrors[error.error] ??
+    (error.aadsts === undefined ? customerErrors[error.error] : undefined);
+  if (byCode !== undefined) return { entry: byCode, known: true };
+
+  return { entry: unknownEntry, known: false };
+}
+
+/** Finds the entry of a stored reason code, for status responses and the page. */
+export function entryForReason(reason: string): FailureEntry | undefined {
+  const entries = [
+    ...Object.values(catalogueByAadsts),
+    ...Object.values(operatorErrors),
+    ...Object.values(customerErrors),
+  ];
+  return entries.find((entry) => entry.reason === reason);
+}
+
+/** Every catalogue row, for documentation. */
+export function catalogueRows(): Array<
+  { aadsts: number | undefined; error?: string } & FailureEntry
+> {
+  return [
+    ...Object.entries(catalogueByAadsts).map(([aadsts, entry]) => ({
+      aadsts: Number(aadsts),
+      ...entry,
+    })),
+    ...Object.entries(operatorErrors).map(([error, entry]) => ({
+      aadsts: undefined,
+      error,
+      ...entry,
+    })),
+    {
+      aadsts: undefined,
+      error: "interaction_required",
+      ...customerErrors.interaction_required!,
+    },
+    {
+      aadsts: undefined,
+      error: "(network, timeout, 5xx, 429, temporarily_unavailable)",
+      ...transientEntry,
+    },
+    { aadsts: undefined, error: "(anything else)", ...unknownEntry },
+  ];
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

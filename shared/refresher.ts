@@ -1,0 +1,308 @@
+/**
+ * One refresh of one grant, shared by the timer and token-exchange.
+ *
+ * A refresh first takes the grant's lease with an ETag condition, so of two runs, or a run and an
+ * exchange, only one calls the token endpoint for a grant at a time; the lease ends by itself if
+ * its holder stops. The rotated refresh token is saved as a new secret version before the index
+ * names it, and the index takes it only when it was issued after the one it names, so an older
+ * token never replaces a newer one. Failures are classified by the failure catalogue.
+ */
+import { randomUUID } from "node:crypto";
+import type { Broker } from "./broker.js";
+import { classifyFailure, type FailureEntry } from "./failureCatalogue.js";
+import {
+  unsetDate,
+  updateGrant,
+  type Grant,
+  type GrantStatus,
+  type StoredGrant,
+} from "./grantStore.js";
+import { IdentityError, type RefreshResult } from "./identityClient.js";
+import type { NotifierLog } from "./notifier.js";
+
+export interface RefreshOptions {
+  /** Wait for another holder's lease to end, up to `leaseWaitMs`, instead of skipping the grant. */
+  waitForLease: boolean;
+  leaseMs?: number;
+  leaseWaitMs?: number;
+  /** Called after each step; a test stops the process there to simulate a crash. */
+  onStep?: (step: "token_received" | "secret_saved") => Promise<void>;
+}
+
+export type RefreshOutcome =
+  | { kind: "refreshed"; grant: StoredGrant; result: RefreshResult }
+  | { kind: "skipped"; reason: "leased_elsewhere" | "not_refreshable" }
+  | {
+      kind: "failed";
+      grant: StoredGrant;
+      entry: FailureEntry;
+      error: IdentityError;
+      known: boolean;
+    };
+
+const defaultLeaseMs = 30_000;
+const defaultLeaseWaitMs = 10_000;
+const leasePollMs = 100;
+
+/** Grants that are refreshed; the others wait for a new sign-in or were revoked. */
+export function isRefreshable(status: GrantStatus): boolean {
+  return status === "active" || status === "degraded";
+}
+
+export async function refreshGrant(
+  broker: Broker,
+  grant: StoredGrant,
+  options: RefreshOptions,
+  log: NotifierLog,
+): Promise<RefreshOutcome> {
+  const leased = await acquireLease(broker, grant, options);
+  if (leased === undefined) {
+    return {
+      kind: "skipped",
+      reason: isRefreshable(grant.status)
+        ? "leased_elsewhere"
+        : "not_refreshable",
+    };
+  }
+
+  let result: RefreshResult;
+  let usedToken: { token: string; issuedAt: Date };
+  try {
+    usedToken = await broker.secrets.readNewestRefreshToken(leased.grantId, {
+      version: leased.secretVersion,
+      issuedAt: leased.refreshTokenIssuedAt,
+    });
+    result = await broker.identity.refresh({
+      tenantId: leased.tenantId,
+      scopes: leased.scopes.split(" "),
+      refreshToken: usedToken.token,
+    });
+  } catch (error) {
+    if (!(error instanceof IdentityError)) {
+      await releaseLease(broker, leased);
+      throw error;
+    }
+    return recordFailure(broker, leased, error, log);
+  }
+  const issuedAt = new Date();
+  await options.onStep?.("token_received");
+
+  let secretVersion: string | undefined;
+  if (
+    result.refreshToken !== undefined &&
+    result.refreshToken !== usedToken.token
+  ) {
+    try {
+      secretVersion = await broker.secrets.saveRefreshToken(
+        leased.grantId,
+        result.refreshToken,
+        issuedAt,
+      );
+    } catch (error) {
+      // The rotated token is lost, but the stored one stays valid: Microsoft does not revoke a
+      // refresh token when it issues the next.
+      await releaseLease(broker, leased);
+      throw error;
+    }
+    await options.onStep?.("secret_saved");
+  }
+
+  const stored = await recordSuccess(
+    broker,
+    leased,
+    { secretVersion, issuedAt },
+    log,
+  );
+  return { kind: "refreshed", grant: stored ?? leased, result };
+}
+
+async function acquireLease(
+  broker: Broker,
+  grant: StoredGrant,
+  options: RefreshOptions,
+): Promise<StoredGrant | undefined> {
+  const deadline =
+    Date.now() +
+    (options.waitForLease ? (options.leaseWaitMs ?? defaultLeaseWaitMs) : 0);
+  let current: StoredGrant | undefined = grant;
+
+  while (current !== undefined && isRefreshable(current.status)) {
+    const now = Date.now();
+    if ((current.leaseUntil?.getTime() ?? 0) > now) {
+      if (now >= deadline) return undefined;
+      await sleep(leasePollMs);
+      current = await broker.grants.get(current.grantId);
+      continue;
+    }
+
+    const leaseUntil = new Date(now + (options.leaseMs ?? defaultLeaseMs));
+    const leaseId = randomUUID();
+    const etag = await broker.grants.tryUpdate(current.grantId, current.etag, {
+      leaseUntil,
+      leaseId,
+    });
+    if (etag !== undefined) return { ...current, etag, leaseUntil, leaseId };
+
+    // Someone else changed the grant between our read and our claim: look again.
+    current = await broker.grants.get(current.grantId);
+  }
+  return undefined;
+}
+
+/** Fields that end the lease, when the lease is still ours. */
+function endLease(
+  current: StoredGrant,
+  leaseId: string | undefined,
+): Partial<Grant> {
+  return current.leaseId === leaseId
+    ? { leaseUntil: unsetDate, leaseId: "" }
+    : {};
+}
+
+async function releaseLease(
+  broker: Broker,
+  leased: StoredGrant,
+): Promise<void> {
+  await updateGrant(broker.grants, leased, (current) =>
+    endLease(current, leased.leaseId),
+  );
+}
+
+async function recordSuccess(
+  broker: Broker,
+  leased: StoredGrant,
+  rotated: { secretVersion: string | undefined; issuedAt: Date },
+  log: NotifierLog,
+): Promise<StoredGrant | undefined> {
+  const now = new Date();
+  let previousStatus: GrantStatus = leased.status;
+
+  const stored = await updateGrant(broker.grants, leased, (current) => {
+    previousStatus = current.status;
+    const fields: Partial<Grant> = {
+      lastRefreshAt: now,
+      lastFailure: "",
+      transientSince: unsetDate,
+      updatedAt: now,
+      ...endLease(current, leased.leaseId),
+    };
+    // A sign-in or another refresh may have stored a newer token meanwhile; keep the newer one.
+    if (
+      rotated.secretVersion !== undefined &&
+      rotated.issuedAt > current.refreshTokenIssuedAt
+    ) {
+      fields.secretVersion = rotated.secretVersion;
+      fields.refreshTokenIssuedAt = rotated.issuedAt;
+    }
+    if (current.status === "degraded") fields.status = "active";
+    return fields;
+  });
+
+  if (previousStatus === "degraded" && stored?.status === "active") {
+    await announce(
+      broker,
+      stored,
+      "degraded",
+      "active",
+      { reason: "refreshed" },
+      log,
+    );
+  }
+  return stored;
+}
+
+async function recordFailure(
+  broker: Broker,
+  leased: StoredGrant,
+  error: IdentityError,
+  log: NotifierLog,
+): Promise<RefreshOutcome> {
+  const { entry, known } = classifyFailure(error);
+  const now = new Date();
+  const failure = JSON.stringify({
+    reason: entry.reason,
+    aadsts: error.aadsts,
+    at: now.toISOString(),
+  });
+  let previousStatus: GrantStatus = leased.status;
+
+  const stored = await updateGrant(broker.grants, leased, (current) => {
+    previousStatus = current.status;
+    const fields: Partial<Grant> = { ...endLease(current, leased.leaseId) };
+    if (entry.kind === "operator") return fields;
+
+    fields.lastFailure = failure;
+    fields.updatedAt = now;
+    if (entry.kind === "customer" && isRefreshable(current.status)) {
+      fields.status = "reauth_required";
+    }
+    if (entry.kind === "transient") {
+      const since =
+        (current.transientSince?.getTime() ?? 0) > 0
+          ? current.transientSince
+          : now;
+      fields.transientSince = since;
+      if (
+        current.status === "active" &&
+        isPastDegradedLimit(broker, current, now)
+      ) {
+        fields.status = "degraded";
+      }
+    }
+    return fields;
+  });
+
+  const grant = stored ?? leased;
+  if (stored !== undefined && stored.status !== previousStatus) {
+    await announce(
+      broker,
+      stored,
+      previousStatus,
+      stored.status,
+      { reason: entry.reason, aadsts: error.aadsts, remedy: entry.remedy },
+      log,
+    );
+  }
+  return { kind: "failed", grant, entry, error, known };
+}
+
+/** True when the grant has gone without a successful refresh for longer than the configured days. */
+function isPastDegradedLimit(
+  broker: Broker,
+  grant: StoredGrant,
+  now: Date,
+): boolean {
+  const lastSuccess = Math.max(
+    grant.lastRefreshAt?.getTime() ?? 0,
+    grant.refreshTokenIssuedAt.getTime(),
+  );
+  return (
+    now.getTime() - lastSuccess >
+    broker.config.refresh.degradedAfterDays * 24 * 60 * 60_000
+  );
+}
+
+async function announce(
+  broker: Broker,
+  grant: StoredGrant,
+  previousStatus: GrantStatus,
+  status: GrantStatus,
+  details: { reason?: string; aadsts?: number; remedy?: string },
+  log: NotifierLog,
+): Promise<void> {
+  await broker.notifier.notifyStatusChange(
+    {
+      grantId: grant.grantId,
+      siteUrl: grant.siteUrl,
+      mailbox: grant.mailbox,
+      previousStatus,
+      status,
+      ...details,
+    },
+    log,
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
