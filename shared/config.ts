@@ -28,6 +28,8 @@ export interface BrokerConfig {
   tableNamePrefix: string;
   keyVaultUrl: string;
   signInTimeoutMinutes: number;
+  /** A request to the identity platform that takes longer fails as transient. */
+  identityTimeoutMs: number;
   refresh: {
     /** NCRONTAB schedule of the refresh timer, in UTC. */
     schedule: string;
@@ -144,6 +146,7 @@ const schema = z.object({
     .default("0 */15 * * * *")
     .refine(isValidSchedule, "is not a valid NCRONTAB expression"),
   REFRESH_AFTER_HOURS: integerSetting(1, 24 * 60, 24),
+  IDENTITY_TIMEOUT_SECONDS: integerSetting(1, 120, 15),
   REFRESH_CONCURRENCY: integerSetting(1, 64, 8),
   DEGRADED_AFTER_DAYS: integerSetting(1, 60, 3),
   NOTIFY_WEBHOOK_URL: optionalText.pipe(serviceUrl.optional()),
@@ -194,6 +197,7 @@ export function loadConfig(
     tableNamePrefix: valid.TABLE_NAME_PREFIX,
     keyVaultUrl: valid.KEY_VAULT_URL.replace(/\/+$/, ""),
     signInTimeoutMinutes: valid.SIGNIN_TIMEOUT_MINUTES,
+    identityTimeoutMs: valid.IDENTITY_TIMEOUT_SECONDS * 1000,
     refresh: {
       schedule: valid.REFRESH_SCHEDULE,
       afterHours: valid.REFRESH_AFTER_HOURS,

@@ -120,7 +120,7 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
     },
 
     async redeemCode(redemption) {
-      const network = createNetworkClient();
+      const network = createNetworkClient(config.identityTimeoutMs);
       const client = newClient(config, signInAuthority, network);
       const result = await callIdentity(network, () =>
         client.acquireTokenByCode({
@@ -145,7 +145,7 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
     },
 
     async refresh(grant) {
-      const network = createNetworkClient();
+      const network = createNetworkClient(config.identityTimeoutMs);
       const client = newClient(
         config,
         `${config.authorityHost}/${grant.tenantId}`,
@@ -173,7 +173,9 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
 function newClient(
   config: BrokerConfig,
   authority: string,
-  networkClient: RecordingNetworkClient = createNetworkClient(),
+  networkClient: RecordingNetworkClient = createNetworkClient(
+    config.identityTimeoutMs,
+  ),
 ): ConfidentialClientApplication {
   const configuration: Configuration = {
     auth: {

@@ -9,28 +9,28 @@ import type {
   NetworkResponse,
 } from "@azure/msal-node";
 
-/** Token and metadata requests that take longer than this fail as transient. */
-export const identityRequestTimeoutMs = 15_000;
-
 export interface RecordingNetworkClient extends INetworkModule {
   /** Seconds from the Retry-After header of the last response, when it had one. */
   retryAfterSeconds(): number | undefined;
 }
 
-export function createNetworkClient(): RecordingNetworkClient {
+/** Creates a client whose requests fail as transient after `timeoutMs`. */
+export function createNetworkClient(timeoutMs: number): RecordingNetworkClient {
   let retryAfter: number | undefined;
 
   async function send<T>(
     method: "GET" | "POST",
     url: string,
     options: NetworkRequestOptions = {},
-    timeoutMs?: number,
+    requestTimeoutMs?: number,
   ) {
     const response = await fetch(url, {
       method,
       headers: options.headers,
       body: method === "POST" ? options.body : undefined,
-      signal: AbortSignal.timeout(timeoutMs ?? identityRequestTimeoutMs),
+      signal: AbortSignal.timeout(
+        Math.min(requestTimeoutMs ?? timeoutMs, timeoutMs),
+      ),
     });
     const text = await response.text();
     retryAfter = parseRetryAfter(response.headers.get("retry-after"));

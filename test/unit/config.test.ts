@@ -338,6 +338,7 @@ describe("loadConfig", () => {
         "SIGNIN_TIMEOUT_MINUTES",
         "REFRESH_SCHEDULE",
         "REFRESH_AFTER_HOURS",
+        "IDENTITY_TIMEOUT_SECONDS",
         "REFRESH_CONCURRENCY",
         "DEGRADED_AFTER_DAYS",
         "NOTIFY_WEBHOOK_URL",
