@@ -5,7 +5,7 @@ import { runRefreshSweep } from "../shared/refreshSweep.js";
 /**
  * The refresh timer: refreshes grants whose refresh token is older than REFRESH_AFTER_HOURS, on
  * the UTC schedule REFRESH_SCHEDULE. It does not run on start-up, so restarts and scale-out do
- * not start extra runs; overlapping runs are safe because each grant is leased before a refresh.
+ * not start extra runs. Overlapping runs are safe because each grant is leased before a refresh.
  */
 export function createRefreshTimerHandler(broker: Broker) {
   return async function refreshTimer(

@@ -16,7 +16,7 @@ import type { RouteDefinition } from "./route.js";
 
 /**
  * DELETE /api/token: `Authorization: Bearer <identifier>`. Ends the grant: its refresh token is
- * deleted from Key Vault and later exchanges answer 410. Signing in again on the page for the same
+ * deleted from Key Vault and later exchanges get 410. Signing in again on the page for the same
  * site and mailbox connects it anew, with a new identifier.
  */
 export function createRevokeTokenHandler(broker: Broker): HttpHandler {

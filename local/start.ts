@@ -12,7 +12,12 @@ import type { LogHandler } from "@azure/functions";
 import { routes } from "../functions/routes.js";
 import { createBroker } from "../shared/broker.js";
 import { ConfigError, loadConfig } from "../shared/config.js";
+import {
+  createRefreshTimerHandler,
+  refreshTimerName,
+} from "../functions/refreshTimer.js";
 import { startLocalHost } from "./host.js";
+import { startLocalTimer } from "./timerHost.js";
 import { localClient, startLocalStack, type LocalStack } from "./stack.js";
 import { ensureLocalCertificateAuthority } from "./tls.js";
 
@@ -116,8 +121,9 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  const broker = createBroker(config);
   const host = await startLocalHost({
-    broker: createBroker(config),
+    broker,
     routes,
     port: hostPort,
     logHandler: printLog,
@@ -133,9 +139,18 @@ async function main(): Promise<void> {
   } else {
     printStack(stack);
   }
+
+  const timer = startLocalTimer({
+    name: refreshTimerName,
+    schedule: config.refresh.schedule,
+    handler: createRefreshTimerHandler(broker),
+    logHandler: printLog,
+  });
+  process.stdout.write(`  Refresh timer: ${config.refresh.schedule} (UTC)\n`);
   process.stdout.write("Press Ctrl+C to stop.\n");
 
   stopOnSignal(async () => {
+    timer.stop();
     await host.close();
     await stack?.stop();
   });

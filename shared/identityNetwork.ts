@@ -1,7 +1,7 @@
 /**
  * MSAL's HTTP client for the broker, on Node's fetch. It adds a timeout to every request and keeps
  * the Retry-After of the last response, which MSAL's errors do not carry, so a throttled refresh
- * can wait as long as the token endpoint asks.
+ * can wait as long as the token endpoint requests.
  */
 import type {
   INetworkModule,
