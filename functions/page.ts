@@ -26,14 +26,16 @@ export function createPageHandler(): HttpHandler {
   };
 }
 
-/** GET /api/auth/assets/{name}: the page's script and style sheet. */
+const pageAssets = new Set(["page.js", "page.css", "callback.js"]);
+
+/** GET /api/auth/assets/{name}: the page's scripts and style sheet. */
 export function createPageAssetHandler(): HttpHandler {
   return async function pageAsset(
     request: HttpRequest,
     _context: InvocationContext,
   ): Promise<HttpResponseInit> {
     const name = request.params.name ?? "";
-    const isAsset = name === "page.js" || name === "page.css";
+    const isAsset = pageAssets.has(name);
     return (
       (isAsset ? pageFileResponse(name) : undefined) ??
       errorResponse(new BrokerError("not_found"))

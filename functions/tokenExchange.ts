@@ -5,6 +5,7 @@ import type {
   InvocationContext,
 } from "@azure/functions";
 import type { Broker } from "../shared/broker.js";
+import { BrokerError } from "../shared/errors.js";
 import {
   jsonResponse,
   readBearerToken,
@@ -25,6 +26,7 @@ export function createTokenExchangeHandler(broker: Broker): HttpHandler {
   ): Promise<HttpResponseInit> {
     return respondWithErrors(context, async () => {
       const identifier = readBearerToken(request);
+      if (identifier === undefined) throw new BrokerError("missing_identifier");
       const body = await readJsonObject(request, { optional: true });
       const token = await exchangeToken(
         broker,

@@ -84,11 +84,23 @@ export async function startLocalHost(
   }));
 
   const server = createServer((request, response) => {
-    serve(compiled, options.logHandler, request, response).catch(() => {
-      if (!response.headersSent)
-        response.writeHead(500, { "Content-Type": "text/plain" });
-      response.end("local host failed to serve the request");
-    });
+    serve(compiled, options.logHandler, request, response).catch(
+      (error: unknown) => {
+        options.logHandler?.("error", "local host failed to serve a request", {
+          error: error instanceof Error ? error.name : typeof error,
+        });
+        if (response.headersSent) {
+          response.destroy();
+          return;
+        }
+        writeError(
+          response,
+          500,
+          "internal_error",
+          "The broker failed to handle the request.",
+        );
+      },
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -108,10 +120,16 @@ async function serve(
   incoming: IncomingMessage,
   outgoing: ServerResponse,
 ): Promise<void> {
-  const url = new URL(
-    incoming.url ?? "/",
-    `http://${incoming.headers.host ?? "localhost"}`,
-  );
+  const url = parseRequestUrl(incoming);
+  if (url === undefined) {
+    writeError(
+      outgoing,
+      400,
+      "invalid_request",
+      "The Host header or the path is not valid.",
+    );
+    return;
+  }
   const method = (incoming.method ?? "GET").toUpperCase();
 
   const matches = routes
@@ -123,6 +141,10 @@ async function serve(
 
   if (found === undefined) {
     if (matches.length > 0) {
+      const allowed = matches.flatMap(
+        (candidate) => candidate.route.definition.methods,
+      );
+      outgoing.setHeader("Allow", [...new Set(allowed)].join(", "));
       writeError(outgoing, 405, "method_not_allowed", "Method not allowed.");
     } else {
       writeError(outgoing, 404, "not_found", "Not found.");
@@ -182,6 +204,17 @@ function flattenHeaders(incoming: IncomingMessage): Record<string, string> {
       headers[name] = Array.isArray(value) ? value.join(", ") : value;
   }
   return headers;
+}
+
+function parseRequestUrl(incoming: IncomingMessage): URL | undefined {
+  try {
+    return new URL(
+      incoming.url ?? "/",
+      `http://${incoming.headers.host ?? "localhost"}`,
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 /** Decodes route parameters; returns undefined when one is not valid URL encoding. */

@@ -52,18 +52,19 @@ export const callbackFailures = {
   },
   already_connected: {
     status: 200,
-    title: "This mailbox is already connected",
+    title: "This sign-in has already finished",
     message:
-      "This sign-in was already finished, and the mailbox was connected then. The same sign-in arrived again, for example after a page reload; nothing was changed.",
-    nextStep: "Go back to the sign-in page to see the result.",
+      "This sign-in was finished before, and the mailbox is connected. The same sign-in arrived again, for example after pressing Back or reloading, so nothing was changed.",
+    nextStep:
+      "If you copied the identifier, you are done. If not, sign in again on the sign-in page; it then offers to issue a new identifier.",
   },
   other_browser: {
     status: 400,
     title: "This sign-in was started in another browser",
     message:
-      "For your security, a sign-in must finish in the same browser window where Sign in with Microsoft was clicked.",
+      "For your security, a sign-in must finish in the same browser where Sign in with Microsoft was clicked.",
     nextStep:
-      "Start the sign-in again in this browser, and finish it without switching browsers or windows.",
+      "Start the sign-in again in this browser, and finish it without switching to another browser.",
   },
   access_denied: {
     status: 400,

@@ -96,7 +96,12 @@ function integerSetting(min: number, max: number, fallback: number) {
   return z.preprocess(
     (value) =>
       typeof value === "string" && value.trim() === "" ? undefined : value,
-    z.coerce.number().int().min(min).max(max).default(fallback),
+    z.coerce
+      .number({ error: `must be a whole number from ${min} to ${max}` })
+      .int({ error: `must be a whole number from ${min} to ${max}` })
+      .min(min, { error: `must be a whole number from ${min} to ${max}` })
+      .max(max, { error: `must be a whole number from ${min} to ${max}` })
+      .default(fallback),
   );
 }
 
@@ -220,16 +225,24 @@ function parseEachSetting(
       settings[name] = parsed.data;
     } else {
       problems.push(
-        ...parsed.error.issues.map((issue) => describeIssue(name, issue)),
+        ...parsed.error.issues.map((issue) =>
+          describeIssue(name, env[name], issue),
+        ),
       );
     }
   }
   return settings as Partial<Settings>;
 }
 
-function describeIssue(name: string, issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_type" && issue.input === undefined)
-    return `${name} is missing`;
+function describeIssue(
+  name: string,
+  value: string | undefined,
+  issue: z.core.$ZodIssue,
+): string {
+  if (value === undefined || value.trim() === "") return `${name} is missing`;
+  if (issue.code === "invalid_value" && "values" in issue) {
+    return `${name} must be one of ${issue.values.join(", ")}, not "${value}"`;
+  }
   return `${name} ${issue.message}`;
 }
 

@@ -133,10 +133,13 @@ export function describeCause(cause: unknown): string | undefined {
   return parts.join(" ");
 }
 
-/** The bearer token of the Authorization header; header names are case-insensitive. */
+/**
+ * Returns the bearer token of the Authorization header (header names are case-insensitive), or
+ * undefined without a Bearer value. A Bearer value with spaces in it is returned whole, so that it
+ * is rejected as a malformed identifier rather than as a missing one.
+ */
 export function readBearerToken(request: HttpRequest): string | undefined {
   const header = request.headers.get("authorization");
-  if (header === null) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  const match = /^Bearer\s+(\S.*?)\s*$/i.exec(header ?? "");
   return match?.[1];
 }

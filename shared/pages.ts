@@ -44,6 +44,7 @@ const servedFiles: Record<string, string> = {
   "microsoft365_oauth.html": "text/html; charset=utf-8",
   "page.js": "text/javascript; charset=utf-8",
   "page.css": "text/css; charset=utf-8",
+  "callback.js": "text/javascript; charset=utf-8",
 };
 
 export function pageFileResponse(name: string): HttpResponseInit | undefined {
@@ -116,6 +117,7 @@ export function callbackFailureResponse(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(failure.title)}</title>
 <link rel="stylesheet" href="/api/auth/assets/page.css">
+<script src="/api/auth/assets/callback.js"></script>
 </head>
 <body>
 <main class="page">

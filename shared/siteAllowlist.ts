@@ -37,6 +37,14 @@ export function parseSiteAllowlist(text: string): {
   return { allowlist, invalid };
 }
 
+/**
+ * Checks a DNS host name: labels of 1 to 63 letters, digits and hyphens, not starting or ending
+ * with a hyphen, at least two labels, 253 characters at most.
+ */
+export function isHostname(host: string): boolean {
+  return hostnamePattern.test(host.toLowerCase());
+}
+
 export function isSiteAllowed(
   allowlist: SiteAllowlist,
   hostname: string,

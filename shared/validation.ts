@@ -5,7 +5,11 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { BrokerError } from "./errors.js";
-import { isSiteAllowed, type SiteAllowlist } from "./siteAllowlist.js";
+import {
+  isHostname,
+  isSiteAllowed,
+  type SiteAllowlist,
+} from "./siteAllowlist.js";
 
 export interface Mailbox {
   /** As typed, for display. */
@@ -61,10 +65,19 @@ export function normalizeSiteUrl(
       field,
     );
   }
+  if (!isHostname(hostname)) {
+    throw siteError(
+      `${abbreviate(hostname)} is not a valid host name. Check the site URL, for example ${siteExample}.`,
+      field,
+    );
+  }
+  if (url.port === "0") {
+    throw siteError("The site URL has port 0, which no site can use.", field);
+  }
   if (!isSiteAllowed(allowlist, hostname)) {
     throw new BrokerError(
       "site_not_allowed",
-      `${hostname} is not an EQuIS site this service connects. Check the address, or ask the operator of this service to add it.`,
+      `${hostname} is not an EQuIS site this service connects to. Check the address, or ask the operator of this service to add it.`,
       { field },
     );
   }

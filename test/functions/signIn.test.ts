@@ -448,7 +448,7 @@ describe("callback", () => {
     expect(stack.identity.control.counts().token).toBe(0);
   });
 
-  it("callback replayed after success shows already connected and changes nothing", async () => {
+  it("callback replayed after success changes nothing", async () => {
     const email = newMailbox();
     const steps = await signInWithoutBrowser(stack, brokerA, {
       siteUrl,
@@ -461,7 +461,7 @@ describe("callback", () => {
     });
 
     expect(replay.response.status).toBe(200);
-    expect(replay.text).toContain("already connected");
+    expect(replay.text).toContain("already finished");
     expect(stack.identity.control.counts().authorizationCode).toBe(1);
     expect(stack.keyVault.control.counts().setSecret).toBe(1);
   });
@@ -495,7 +495,7 @@ describe("callback", () => {
     expect(statuses.filter((status) => status === 303)).toHaveLength(1);
     expect(stack.identity.control.counts().authorizationCode).toBe(1);
     const duplicate = first.response.status === 303 ? second : first;
-    expect(duplicate.text).toMatch(/already being finished|already connected/);
+    expect(duplicate.text).toMatch(/already being finished|already finished/);
 
     const winner = first.response.status === 303 ? first : second;
     const result = await fetchResult(
