@@ -380,6 +380,8 @@ async function requestNewIdentifier() {
     data.identifier !== ""
   ) {
     newIdentifierOffer.hidden = true;
+    // The notice states that the old identifier keeps working, which is no longer true.
+    document.getElementById("already-connected").hidden = true;
     showIdentifier(data.identifier, MESSAGES.issued);
     return;
   }

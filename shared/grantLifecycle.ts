@@ -74,6 +74,10 @@ export function describeGrantStatus(grant: StoredGrant): GrantStatusBody {
  * Revokes a grant: it is marked revoked first, so exchanges stop at once, then its refresh token
  * is deleted from Key Vault. The secret is soft-deleted, never reused: a new sign-in for the same
  * site and mailbox creates a grant with a new id and secret name.
+ *
+ * Only the call that changes the status sends the event, and it sends it before deleting the
+ * secret. So a Key Vault failure, which the caller retries after its 503, neither loses the event
+ * nor sends it twice. A call that finds the grant already revoked only deletes the secret.
  */
 export async function revokeGrant(
   broker: Broker,
@@ -81,9 +85,10 @@ export async function revokeGrant(
   log: NotifierLog,
 ): Promise<StoredGrant> {
   const now = new Date();
-  const previousStatus = grant.status;
-  const revoked = await updateGrant(broker.grants, grant, (current) =>
-    current.status === "revoked"
+  let previousStatus: GrantStatus = grant.status;
+  const revoked = await updateGrant(broker.grants, grant, (current) => {
+    previousStatus = current.status;
+    return current.status === "revoked"
       ? undefined
       : {
           status: "revoked",
@@ -91,13 +96,12 @@ export async function revokeGrant(
           updatedAt: now,
           leaseUntil: unsetDate,
           leaseId: "",
-        },
-  );
+        };
+  });
   if (revoked === undefined || revoked.status !== "revoked") {
     throw new Error("grant could not be marked revoked");
   }
 
-  await broker.secrets.deleteRefreshToken(grant.grantId);
   if (previousStatus !== "revoked") {
     await broker.notifier.notifyStatusChange(
       {
@@ -111,6 +115,7 @@ export async function revokeGrant(
       log,
     );
   }
+  await broker.secrets.deleteRefreshToken(grant.grantId);
   return revoked;
 }
 

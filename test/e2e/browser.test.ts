@@ -175,6 +175,61 @@ describe.skipIf(!chromiumAvailable)(
       ).resolves.toBe("already-connected");
     });
 
+    it("person issues a new identifier", async () => {
+      const email = "reissued@contoso.example";
+      const identifierBox = page.locator("#identifier");
+      await fillAndStart(email);
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.waitForURL(`${host.url}/microsoft365_oauth.html`);
+      await identifierBox.waitFor({ state: "visible" });
+      const oldIdentifier = await identifierBox.inputValue();
+      expect(oldIdentifier).toMatch(/^m365b_[A-Za-z0-9_-]{81}$/);
+
+      await fillAndStart(email);
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.waitForURL(`${host.url}/microsoft365_oauth.html`);
+      await page.locator("#result").waitFor({ state: "visible" });
+      const notice = page.locator("#already-connected");
+      const issueButton = page.getByRole("button", {
+        name: "Issue a new identifier",
+      });
+      await expect(notice.isVisible()).resolves.toBe(true);
+      await expect(issueButton.isVisible()).resolves.toBe(true);
+      await expect(identifierBox.isVisible()).resolves.toBe(false);
+
+      await issueButton.click();
+      await page
+        .getByRole("status")
+        .filter({ hasText: "New identifier issued" })
+        .waitFor();
+
+      await expect(identifierBox.isVisible()).resolves.toBe(true);
+      const newIdentifier = await identifierBox.inputValue();
+      expect(newIdentifier).toMatch(/^m365b_[A-Za-z0-9_-]{81}$/);
+      expect(newIdentifier).not.toBe(oldIdentifier);
+      await expect(
+        identifierBox.getAttribute("readonly"),
+      ).resolves.not.toBeNull();
+      await expect(
+        page.evaluate(() => document.activeElement?.id),
+      ).resolves.toBe("identifier");
+      await expect(issueButton.isVisible()).resolves.toBe(false);
+      // The notice states that the old identifier keeps working, which is no longer true.
+      await expect(notice.isVisible()).resolves.toBe(false);
+
+      const exchangeWith = (identifier: string) =>
+        fetch(`${host.url}/api/token`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${identifier}` },
+        });
+      const exchanged = await exchangeWith(newIdentifier);
+      expect(exchanged.status).toBe(200);
+      const token = (await exchanged.json()) as { xoauth2_user: string };
+      expect(token.xoauth2_user).toBe(email);
+      expect((await exchangeWith(oldIdentifier)).status).toBe(401);
+      expect(consoleErrors).toEqual([]);
+    });
+
     it("page shows a field error for a site off the allowlist", async () => {
       await page.goto(`${host.url}/microsoft365_oauth.html`);
       await page
