@@ -83,12 +83,17 @@ export interface GrantStore {
     mailbox: string,
     grantId: string,
   ): Promise<string>;
-  /** Points a site and mailbox at another grant, for example after the old one was revoked. */
+  /**
+   * Points a site and mailbox at `newGrantId` if they still point at `expectedGrantId`, for
+   * example after that grant was revoked. Returns the grant id they point at afterwards, which is
+   * another one when a concurrent sign-in replaced it first.
+   */
   replaceMailbox(
     siteUrl: string,
     mailbox: string,
-    grantId: string,
-  ): Promise<void>;
+    expectedGrantId: string,
+    newGrantId: string,
+  ): Promise<string>;
 }
 
 export function createGrantStore(
@@ -178,16 +183,30 @@ export function createGrantStore(
       }
     },
 
-    async replaceMailbox(siteUrl, mailbox, grantId) {
+    async replaceMailbox(siteUrl, mailbox, expectedGrantId, newGrantId) {
+      const partitionKey = mailboxKey(siteUrl, mailbox);
       try {
-        await table.upsertEntity(
-          {
-            partitionKey: mailboxKey(siteUrl, mailbox),
-            rowKey: mailboxRow,
-            grantId,
-          },
-          "Replace",
+        const current = await table.getEntity<{ grantId: string }>(
+          partitionKey,
+          mailboxRow,
         );
+        if (current.grantId !== expectedGrantId) return current.grantId;
+        await table.updateEntity(
+          { partitionKey, rowKey: mailboxRow, grantId: newGrantId },
+          "Replace",
+          { etag: current.etag },
+        );
+        return newGrantId;
+      } catch (error) {
+        if (!hasStatus(error, 412)) throw toStorageError(error);
+      }
+      // Another sign-in replaced it between the read and the write.
+      try {
+        const current = await table.getEntity<{ grantId: string }>(
+          partitionKey,
+          mailboxRow,
+        );
+        return current.grantId;
       } catch (error) {
         throw toStorageError(error);
       }

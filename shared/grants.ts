@@ -45,11 +45,11 @@ export async function connectGrant(
       grantId === candidate ? undefined : await broker.grants.get(grantId);
 
     if (existing?.status === "revoked") {
-      grantId = candidate;
-      await broker.grants.replaceMailbox(
+      grantId = await broker.grants.replaceMailbox(
         connection.siteUrl,
         connection.mailboxNormalized,
         grantId,
+        candidate,
       );
       continue;
     }

@@ -730,6 +730,40 @@ describe("callback", () => {
     expect(stack.keyVault.control.counts().setSecret).toBe(2);
   });
 
+  it("two sign-ins after a revoke make one new grant", async () => {
+    const email = newMailbox();
+    const first = await signInWithoutBrowser(stack, brokerA, {
+      siteUrl,
+      email,
+    });
+    const firstResult = await fetchResult(brokerA, first.cookies);
+    const oldIdentifier = (firstResult.json() as { identifier: string })
+      .identifier;
+    const revoked = await invoke(handlerOf(brokerA, "revokeToken"), {
+      method: "DELETE",
+      url: "/api/token",
+      headers: { authorization: `Bearer ${oldIdentifier}` },
+    });
+    expect(revoked.response.status).toBe(200);
+
+    const [tabA, tabB] = await Promise.all([
+      signInWithoutBrowser(stack, brokerA, { siteUrl, email }),
+      signInWithoutBrowser(stack, brokerB, { siteUrl, email }),
+    ]);
+    const bodies = [
+      (await fetchResult(brokerA, tabA.cookies)).json(),
+      (await fetchResult(brokerB, tabB.cookies)).json(),
+    ] as { identifier: string | null; alreadyConnected: boolean }[];
+    const issued = bodies.filter((body) => body.identifier !== null);
+    const restored = bodies.filter((body) => body.alreadyConnected);
+
+    expect(issued).toHaveLength(1);
+    expect(restored).toHaveLength(1);
+    const newGrantId = (issued[0]?.identifier ?? "").slice(6, 38);
+    expect(newGrantId).not.toBe(oldIdentifier.slice(6, 38));
+    expect((await brokerA.grants.get(newGrantId))?.status).toBe("active");
+  });
+
   it("sign-in flow logs no secret", async () => {
     const email = newMailbox();
     const start = await startAuth(brokerA, JSON.stringify({ siteUrl, email }));
