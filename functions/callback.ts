@@ -10,6 +10,7 @@ import {
   readCookie,
   sessionCookie,
   signInCookieName,
+  signInTag,
 } from "../shared/cookies.js";
 import { BrokerError } from "../shared/errors.js";
 import { logFailure } from "../shared/http.js";
@@ -21,7 +22,8 @@ import {
 import { completeSignIn } from "../shared/signIn.js";
 import type { RouteDefinition } from "./route.js";
 
-const signInCookieMaxAgeSeconds = 10 * 60;
+/** Longer than the result's lifetime, so a late page hears that the result expired. */
+const signInCookieMaxAgeSeconds = 15 * 60;
 
 /**
  * GET /api/auth/callback: Microsoft's redirect after sign-in. On success the browser goes back to
@@ -53,11 +55,12 @@ export function createCallbackHandler(broker: Broker): HttpHandler {
         });
         return callbackFailureResponse(outcome.reason, outcome);
       }
+      const tag = signInTag(outcome.state);
       return {
-        ...redirectResponse(`${signInPagePath}?signin=complete`),
+        ...redirectResponse(`${signInPagePath}?signin=${tag}`),
         cookies: [
           sessionCookie(
-            signInCookieName,
+            signInCookieName(tag) ?? "",
             outcome.state,
             signInCookieMaxAgeSeconds,
           ),

@@ -8,15 +8,20 @@ import type { Broker } from "../shared/broker.js";
 import {
   browserCookieName,
   readCookie,
-  signInCookieName,
+  readSignInCookie,
 } from "../shared/cookies.js";
-import { jsonResponse, respondWithErrors } from "../shared/http.js";
+import {
+  jsonResponse,
+  readJsonObject,
+  respondWithErrors,
+} from "../shared/http.js";
 import { issueNewIdentifier } from "../shared/signIn.js";
 import type { RouteDefinition } from "./route.js";
 
 /**
  * POST /api/auth/identifier: after a sign-in that restored an existing grant, issues a new
- * identifier for it; the old one stops working. Uses the sign-in cookies only.
+ * identifier for it; the old one stops working. The body is `{ "signin": "<tag>" }` as for the
+ * result, and the sign-in cookies authorise it.
  */
 export function createNewIdentifierHandler(broker: Broker): HttpHandler {
   return async function newIdentifier(
@@ -26,7 +31,10 @@ export function createNewIdentifierHandler(broker: Broker): HttpHandler {
     return respondWithErrors(context, async () => {
       const issued = await issueNewIdentifier(
         broker,
-        readCookie(request, signInCookieName),
+        readSignInCookie(
+          request,
+          (await readJsonObject(request, { optional: true }))?.signin,
+        ),
         readCookie(request, browserCookieName),
       );
       context.info("new identifier issued");

@@ -58,6 +58,9 @@ const copyButton = document.getElementById("copy-identifier");
 const newIdentifierOffer = document.getElementById("new-identifier-offer");
 const newIdentifierButton = document.getElementById("new-identifier");
 
+// The tag of the sign-in whose result this page shows, for a new identifier.
+let signInTag = "";
+
 // Form fields by the names the API uses in `field` and in request bodies.
 const FIELDS = {
   siteUrl: {
@@ -370,7 +373,9 @@ async function requestNewIdentifier() {
   newIdentifierButton.disabled = true;
   setStatus(MESSAGES.issuing);
 
-  const outcome = await postToApi("/api/auth/identifier");
+  const outcome = await postToApi("/api/auth/identifier", {
+    signin: signInTag,
+  });
   const data = outcome.kind === "response" ? outcome.data : null;
   if (
     outcome.kind === "response" &&
@@ -395,15 +400,16 @@ async function requestNewIdentifier() {
   showGeneralError(message ?? failureMessage(outcome), MESSAGES.signInAgain);
 }
 
-async function finishSignIn() {
+async function finishSignIn(tag) {
   restoreFormValues();
   setBusy(true);
   setStatus(MESSAGES.finishing);
-  // Drop ?signin=complete, so that reloading the page does not ask again for a
+  // Drop ?signin=<tag>, so that reloading the page does not ask again for a
   // result that can be shown only once.
   history.replaceState(null, "", location.pathname);
 
-  const outcome = await postToApi("/api/auth/result");
+  signInTag = tag;
+  const outcome = await postToApi("/api/auth/result", { signin: tag });
   setBusy(false);
 
   const data = outcome.kind === "response" ? outcome.data : null;
@@ -492,8 +498,12 @@ window.addEventListener("pageshow", (event) => {
   }
 });
 
-if (new URLSearchParams(location.search).get("signin") === "complete") {
-  finishSignIn();
+// The callback sends the browser back with ?signin=<tag>, which names the
+// sign-in's cookie; the tag reveals nothing of the sign-in and is useless in
+// another browser.
+const returnedTag = new URLSearchParams(location.search).get("signin");
+if (returnedTag !== null && /^[0-9a-f]{16}$/.test(returnedTag)) {
+  finishSignIn(returnedTag);
 } else {
   restoreFormValues();
 }

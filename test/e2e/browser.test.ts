@@ -251,6 +251,40 @@ describe.skipIf(!chromiumAvailable)(
       expect(page.url()).toBe(`${host.url}/microsoft365_oauth.html`);
     });
 
+    it("two tabs keep the identifiers of their own mailboxes", async () => {
+      const tabs = [page, await context.newPage()];
+      const mailboxes = ["tab.one@contoso.example", "tab.two@contoso.example"];
+
+      // Both sign-ins finish at Microsoft before either page fetches its result.
+      for (const [index, tab] of tabs.entries()) {
+        await tab.goto(`${host.url}/microsoft365_oauth.html`);
+        await tab.getByLabel("EQuIS site URL").fill(siteUrl);
+        await tab.getByLabel("Mailbox address").fill(mailboxes[index] ?? "");
+        await tab
+          .getByRole("button", { name: "Sign in with Microsoft" })
+          .click();
+        await tab.waitForURL((url) => url.origin === stack.identity.url);
+      }
+      for (const tab of tabs) {
+        await tab.getByRole("button", { name: "Sign in", exact: true }).click();
+        await tab.waitForURL(`${host.url}/microsoft365_oauth.html`);
+      }
+
+      for (const [index, tab] of tabs.entries()) {
+        await tab.locator("#identifier").waitFor({ state: "visible" });
+        await expect(tab.locator("#email").inputValue()).resolves.toBe(
+          mailboxes[index],
+        );
+        const identifier = await tab.locator("#identifier").inputValue();
+        const response = await fetch(`${host.url}/api/token`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${identifier}` },
+        });
+        const token = (await response.json()) as { xoauth2_user: string };
+        expect(token.xoauth2_user).toBe(mailboxes[index]);
+      }
+    });
+
     it("cancelled sign-in is explained with the next step", async () => {
       await fillAndStart("cancel@contoso.example");
       await page.getByRole("button", { name: "Cancel" }).click();
@@ -259,6 +293,8 @@ describe.skipIf(!chromiumAvailable)(
       const text = await page.locator("main").innerText();
       expect(text).toContain("Permission was not granted");
       expect(text).toContain("Next step");
+      await page.waitForFunction(() => location.search === "");
+      expect(page.url()).toBe(`${host.url}/api/auth/callback`);
       await page
         .getByRole("link", { name: "Back to the sign-in page" })
         .click();

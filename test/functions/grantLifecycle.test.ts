@@ -15,6 +15,7 @@ import {
   fetchResult,
   handlerOf,
   invoke,
+  signInTagOf,
   signInWithoutBrowser,
   startTestStack,
   type Invocation,
@@ -192,6 +193,7 @@ async function requestNewIdentifier(
     method: "POST",
     url: "/api/auth/identifier",
     headers: { cookie: cookies },
+    body: { string: JSON.stringify({ signin: signInTagOf(cookies) }) },
   });
 }
 
@@ -744,7 +746,7 @@ describe("new identifier", () => {
     });
     const signInCookie = signedIn.cookies
       .split("; ")
-      .filter((cookie) => cookie.startsWith("m365b_signin="));
+      .filter((cookie) => cookie.startsWith("m365b_signin_"));
     const otherBrowserCookie = cookieHeader(otherBrowser.start.response);
 
     const rejected = await requestNewIdentifier(

@@ -1,5 +1,6 @@
 import { TableClient } from "@azure/data-tables";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { signInTag } from "../../shared/cookies.js";
 import { signInKey } from "../../shared/keys.js";
 import {
   cookieHeader,
@@ -291,8 +292,9 @@ describe("callback", () => {
     );
 
     expect(steps.callback.response.status).toBe(303);
+    const state = new URL(steps.authorizeUrl).searchParams.get("state") ?? "";
     expect(steps.callback.response.headers.get("location")).toBe(
-      "/microsoft365_oauth.html?signin=complete",
+      `/microsoft365_oauth.html?signin=${signInTag(state)}`,
     );
     expect(stack.identity.control.counts().authorizationCode).toBe(1);
 
@@ -383,7 +385,7 @@ describe("callback", () => {
     const signInCookie =
       steps.cookies
         .split("; ")
-        .find((cookie) => cookie.startsWith("m365b_signin=")) ?? "";
+        .find((cookie) => cookie.startsWith("m365b_signin_")) ?? "";
     const other = await fetchResult(
       brokerA,
       `${signInCookie}; m365b_browser=${"x".repeat(43)}`,

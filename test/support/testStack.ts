@@ -150,6 +150,14 @@ export async function signInWithoutBrowser(
   };
 }
 
+/** Returns the tag of the last sign-in cookie, which the page reads from its address. */
+export function signInTagOf(cookies: string): string | undefined {
+  const tags = [...cookies.matchAll(/m365b_signin_([0-9a-f]{16})=/g)].map(
+    (match) => match[1],
+  );
+  return tags.at(-1);
+}
+
 /** Fetches the sign-in result as the page does after the return. */
 export async function fetchResult(
   broker: Broker,
@@ -159,6 +167,7 @@ export async function fetchResult(
     method: "POST",
     url: "/api/auth/result",
     headers: { cookie: cookies },
+    body: { string: JSON.stringify({ signin: signInTagOf(cookies) }) },
   });
 }
 
