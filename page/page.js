@@ -17,7 +17,7 @@ const MESSAGES = {
   unexpected:
     "The sign-in service returned an unexpected response. Wait a minute and try again.",
   signInAgain:
-    "To get a new OAuth token identifier, select Sign in with Microsoft and sign in again.",
+    "To get a new OAuth token identifier, select Sign in with Microsoft and sign in again. If the mailbox is already connected, the page then offers to issue a new identifier.",
   siteUrlMissing:
     "Enter the EQuIS site URL, for example https://mysite.equisonline.com.",
   siteUrlInvalid:
