@@ -207,7 +207,8 @@ const transientErrors = new Set([
 
 /**
  * Classifies a failure of the identity platform. An AADSTS number in the catalogue decides first,
- * then the OAuth error code; anything not recognised is transient, with `known` false.
+ * then the OAuth error code; anything not recognised is transient. `known` is false when an AADSTS
+ * number or an error code is not in the catalogue, so that the caller can report it.
  */
 export function classifyFailure(
   error: Pick<IdentityError, "error" | "aadsts" | "transient">,
@@ -222,10 +223,11 @@ export function classifyFailure(
     error.aadsts === undefined ? undefined : catalogueByAadsts[error.aadsts];
   if (byNumber !== undefined) return { entry: byNumber, known: true };
 
-  const byCode =
-    operatorErrors[error.error] ??
-    (error.aadsts === undefined ? customerErrors[error.error] : undefined);
-  if (byCode !== undefined) return { entry: byCode, known: true };
+  // The error code decides for a number not in the catalogue too: `interaction_required` never
+  // succeeds until the mailbox signs in again, and `invalid_client` until the operator acts.
+  const byCode = operatorErrors[error.error] ?? customerErrors[error.error];
+  if (byCode !== undefined)
+    return { entry: byCode, known: error.aadsts === undefined };
 
   return { entry: unknownEntry, known: false };
 }

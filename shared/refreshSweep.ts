@@ -3,18 +3,22 @@
  * age is refreshed, with bounded concurrency, a page of grants at a time so that memory does not
  * grow with their number. Transient failures are retried with exponential backoff and full jitter,
  * or after the Retry-After the token endpoint or Key Vault sent. A rejection of the broker's own
- * credential stops the run's further token calls. Expired pending sign-ins are deleted.
+ * credential stops the run's further token calls. An unexpected error ends only its grant's
+ * refresh, never the run. Each failed grant is logged once, at its last attempt, and the run once.
+ * Expired pending sign-ins are deleted.
  */
 import type { InvocationContext } from "@azure/functions";
 import type { Broker } from "./broker.js";
 import { BrokerError } from "./errors.js";
+import type { FailureEntry } from "./failureCatalogue.js";
 import type { StoredGrant } from "./grantStore.js";
 import { describeCause } from "./http.js";
-import { IdentityError } from "./identityClient.js";
+import type { IdentityError } from "./identityClient.js";
 import {
-  isRefreshable,
+  isDue,
   refreshGrant,
   type RefreshOptions,
+  type RefreshOutcome,
 } from "./refresher.js";
 
 export interface SweepOptions {
@@ -35,6 +39,10 @@ export interface SweepSummary {
   refreshed: number;
   reauthRequired: number;
   transientFailures: number;
+  /** Grants whose refresh failed with an unexpected error, each logged as an error. */
+  errors: number;
+  /** Attempts repeated after a transient failure, over all grants. */
+  retries: number;
   skipped: number;
   notAttempted: number;
   operatorFailure: string | undefined;
@@ -49,6 +57,25 @@ const signInRetentionMs = 10 * 60_000;
 /** AADSTS numbers and error codes not in the catalogue, logged once per process. */
 const reportedUnknownCodes = new Set<string>();
 
+/** The dependencies, options and counters of one run, shared by its grants. */
+interface SweepRun {
+  broker: Broker;
+  context: InvocationContext;
+  options: SweepOptions;
+  summary: SweepSummary;
+  /** Grants whose refresh token was issued after this are not due. */
+  dueBefore: Date;
+}
+
+/** A failed attempt that is worth repeating. */
+interface TransientFailure {
+  reason: string;
+  aadsts?: number;
+  retryAfterSeconds?: number;
+  /** The kind of the underlying error, without its message. */
+  cause?: string;
+}
+
 export async function runRefreshSweep(
   broker: Broker,
   context: InvocationContext,
@@ -61,6 +88,8 @@ export async function runRefreshSweep(
     refreshed: 0,
     reauthRequired: 0,
     transientFailures: 0,
+    errors: 0,
+    retries: 0,
     skipped: 0,
     notAttempted: 0,
     operatorFailure: undefined,
@@ -68,119 +97,164 @@ export async function runRefreshSweep(
     durationMs: 0,
     pastDue: options.pastDue,
   };
-  const dueBefore = started - broker.config.refresh.afterHours * 60 * 60_000;
+  const run: SweepRun = {
+    broker,
+    context,
+    options,
+    summary,
+    dueBefore: new Date(
+      started - broker.config.refresh.afterHours * 60 * 60_000,
+    ),
+  };
   const pool = createPool(broker.config.refresh.concurrency);
 
-  for await (const page of broker.grants.listPages()) {
-    for (const grant of page) {
-      summary.grants += 1;
-      if (
-        !isRefreshable(grant.status) ||
-        grant.refreshTokenIssuedAt.getTime() > dueBefore
-      )
-        continue;
+  try {
+    for await (const page of broker.grants.listPages()) {
+      for (const grant of page) {
+        summary.grants += 1;
+        if (!isDue(grant, run.dueBefore)) continue;
 
-      summary.due += 1;
-      await pool.run(() =>
-        sweepGrant(broker, context, grant, options, summary),
-      );
+        summary.due += 1;
+        await pool.run(() => sweepGrant(run, grant));
+      }
     }
+  } finally {
+    // A failed listing ends the run, but only after the refreshes it started have finished.
+    await pool.drain();
   }
-  await pool.drain();
 
-  summary.signInsDeleted = await broker.signIns.deleteExpired(
-    new Date(Date.now() - signInRetentionMs),
-  );
+  summary.signInsDeleted = await deleteExpiredSignIns(broker, context);
   summary.durationMs = Date.now() - started;
   context.info("refresh run finished", { ...summary });
   return summary;
 }
 
-async function sweepGrant(
-  broker: Broker,
-  context: InvocationContext,
-  first: StoredGrant,
-  options: SweepOptions,
-  summary: SweepSummary,
-): Promise<void> {
-  const maxAttempts = options.maxAttempts ?? 3;
-  let grant: StoredGrant | undefined = first;
+/** Refreshes one grant with retries. Never rejects, so that one grant cannot end the run. */
+async function sweepGrant(run: SweepRun, grant: StoredGrant): Promise<void> {
+  try {
+    await refreshWithRetries(run, grant);
+  } catch (error) {
+    run.summary.errors += 1;
+    run.context.error("grant refresh failed", {
+      grant_id: grant.grantId,
+      reason: "internal_error",
+      cause: describeCause(error),
+    });
+  }
+}
 
-  for (let attempt = 1; grant !== undefined; attempt++) {
+async function refreshWithRetries(
+  run: SweepRun,
+  grant: StoredGrant,
+): Promise<void> {
+  const { context, options, summary } = run;
+  const maxAttempts = options.maxAttempts ?? 3;
+
+  for (let attempt = 1; ; attempt++) {
     if (summary.operatorFailure !== undefined) {
       summary.notAttempted += 1;
       return;
     }
 
-    let retryAfterSeconds: number | undefined;
-    let reason: string;
-    let aadsts: number | undefined;
-    try {
-      const outcome = await refreshGrant(
-        broker,
-        grant,
-        { waitForLease: false, ...options.refresh },
-        context,
-      );
-      if (outcome.kind === "refreshed") {
-        summary.refreshed += 1;
-        return;
-      }
-      if (outcome.kind === "skipped") {
-        summary.skipped += 1;
-        return;
-      }
-
-      const { entry, error, known } = outcome;
-      if (!known) reportUnknownOnce(context, error);
-      if (entry.kind === "customer") {
-        summary.reauthRequired += 1;
-        context.warn("grant refresh failed", {
-          grant_id: grant.grantId,
-          reason: entry.reason,
-          aadsts: error.aadsts,
-        });
-        return;
-      }
-      if (entry.kind === "operator") {
-        stopForOperator(
-          context,
-          summary,
-          entry.reason,
-          `${entry.description} ${entry.remedy}`,
-          error.aadsts,
-        );
-        return;
-      }
-      reason = entry.reason;
-      aadsts = error.aadsts;
-      retryAfterSeconds = error.retryAfterSeconds;
-    } catch (error) {
-      if (!(error instanceof BrokerError) || error.status < 500) throw error;
-      // Key Vault or Table Storage failed or throttled after the SDK's own retries.
-      reason = error.code;
-      retryAfterSeconds = error.retryAfterSeconds;
-      context.warn("grant refresh attempt failed", {
-        grant_id: first.grantId,
-        reason,
-        cause: describeCause(error.cause),
-      });
-    }
+    // A retry starts from the listed grant too: its ETag is stale by then, so the lease step reads
+    // the grant again and checks that it is still refreshable and due.
+    const failure = await attemptRefresh(run, grant);
+    if (failure === undefined) return;
 
     if (attempt >= maxAttempts) {
       summary.transientFailures += 1;
       context.warn("grant refresh failed", {
-        grant_id: first.grantId,
-        reason,
-        aadsts,
+        grant_id: grant.grantId,
+        reason: failure.reason,
+        aadsts: failure.aadsts,
+        cause: failure.cause,
         attempts: attempt,
       });
       return;
     }
+    summary.retries += 1;
     await (options.sleep ?? sleep)(
-      retryDelayMs(attempt, retryAfterSeconds, options),
+      retryDelayMs(attempt, failure.retryAfterSeconds, options),
     );
-    grant = await broker.grants.get(first.grantId);
+  }
+}
+
+/** Makes one attempt; returns the failure to retry, or undefined when the grant is done with. */
+async function attemptRefresh(
+  run: SweepRun,
+  grant: StoredGrant,
+): Promise<TransientFailure | undefined> {
+  const { broker, context, options, summary } = run;
+  let outcome: RefreshOutcome;
+  try {
+    outcome = await refreshGrant(
+      broker,
+      grant,
+      { waitForLease: false, ...options.refresh, dueBefore: run.dueBefore },
+      context,
+    );
+  } catch (error) {
+    if (!(error instanceof BrokerError) || error.status < 500) throw error;
+    // Key Vault or Table Storage failed or throttled after the SDK's own retries.
+    return {
+      reason: error.code,
+      retryAfterSeconds: error.retryAfterSeconds,
+      cause: describeCause(error.cause),
+    };
+  }
+
+  if (outcome.kind === "refreshed") {
+    summary.refreshed += 1;
+    return undefined;
+  }
+  if (outcome.kind === "skipped") {
+    summary.skipped += 1;
+    return undefined;
+  }
+
+  const { entry, error, known } = outcome;
+  if (!known) reportUnknownOnce(context, error, entry);
+  if (entry.kind === "customer") {
+    summary.reauthRequired += 1;
+    context.warn("grant refresh failed", {
+      grant_id: grant.grantId,
+      reason: entry.reason,
+      aadsts: error.aadsts,
+    });
+    return undefined;
+  }
+  if (entry.kind === "operator") {
+    stopForOperator(
+      context,
+      summary,
+      entry.reason,
+      `${entry.description} ${entry.remedy}`,
+      error.aadsts,
+    );
+    return undefined;
+  }
+  return {
+    reason: entry.reason,
+    aadsts: error.aadsts,
+    retryAfterSeconds: error.retryAfterSeconds,
+    cause: describeCause(error.cause),
+  };
+}
+
+/** Deletes expired pending sign-ins; a failure is logged and costs only this cleanup. */
+async function deleteExpiredSignIns(
+  broker: Broker,
+  context: InvocationContext,
+): Promise<number> {
+  try {
+    return await broker.signIns.deleteExpired(
+      new Date(Date.now() - signInRetentionMs),
+    );
+  } catch (error) {
+    context.error("expired sign-ins not deleted", {
+      cause: describeCause(error instanceof BrokerError ? error.cause : error),
+    });
+    return 0;
   }
 }
 
@@ -215,39 +289,36 @@ function stopForOperator(
 function reportUnknownOnce(
   context: InvocationContext,
   error: IdentityError,
+  entry: FailureEntry,
 ): void {
   const code =
     error.aadsts === undefined ? error.error : `AADSTS${error.aadsts}`;
   if (reportedUnknownCodes.has(code)) return;
   reportedUnknownCodes.add(code);
-  context.warn(
-    "identity platform error not in the failure catalogue; treated as transient",
-    {
-      error: error.error,
-      aadsts: error.aadsts,
-    },
-  );
+  context.warn("identity platform error not in the failure catalogue", {
+    error: error.error,
+    aadsts: error.aadsts,
+    handled_as: entry.reason,
+  });
 }
 
-/** Runs tasks with at most `limit` at once; `run` waits while the pool is full. */
+/**
+ * Runs tasks with at most `limit` at once; `run` waits while the pool is full. Tasks must not
+ * reject: `sweepGrant` catches every error of its grant.
+ */
 function createPool(limit: number) {
   const running = new Set<Promise<void>>();
-  let failure: unknown;
 
   return {
     async run(task: () => Promise<void>): Promise<void> {
       while (running.size >= limit) await Promise.race(running);
-      if (failure !== undefined) throw failure;
-      const promise: Promise<void> = task()
-        .catch((error: unknown) => {
-          failure ??= error;
-        })
-        .finally(() => running.delete(promise));
+      const promise: Promise<void> = task().finally(() =>
+        running.delete(promise),
+      );
       running.add(promise);
     },
     async drain(): Promise<void> {
       await Promise.all(running);
-      if (failure !== undefined) throw failure;
     },
   };
 }

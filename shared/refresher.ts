@@ -25,13 +25,20 @@ export interface RefreshOptions {
   waitForLease: boolean;
   leaseMs?: number;
   leaseWaitMs?: number;
+  /**
+   * Skip the grant unless its refresh token was issued at or before this time. The timer sets it
+   * because the grant it listed may have been refreshed by another run before the lease is taken.
+   */
+  dueBefore?: Date;
   /** Called after each step; a test stops the process there to simulate a crash. */
   onStep?: (step: "token_received" | "secret_saved") => Promise<void>;
 }
 
+export type SkipReason = "leased_elsewhere" | "not_refreshable" | "not_due";
+
 export type RefreshOutcome =
   | { kind: "refreshed"; grant: StoredGrant; result: RefreshResult }
-  | { kind: "skipped"; reason: "leased_elsewhere" | "not_refreshable" }
+  | { kind: "skipped"; reason: SkipReason }
   | {
       kind: "failed";
       grant: StoredGrant;
@@ -49,6 +56,19 @@ export function isRefreshable(status: GrantStatus): boolean {
   return status === "active" || status === "degraded";
 }
 
+/**
+ * True when the timer should refresh the grant: refreshable, and neither issued a refresh token nor
+ * refreshed after `dueBefore`. A refresh that returned no new token counts too, or the grant would
+ * be refreshed again on every run.
+ */
+export function isDue(grant: StoredGrant, dueBefore: Date): boolean {
+  const lastRefresh = Math.max(
+    grant.refreshTokenIssuedAt.getTime(),
+    grant.lastRefreshAt?.getTime() ?? 0,
+  );
+  return isRefreshable(grant.status) && lastRefresh <= dueBefore.getTime();
+}
+
 export async function refreshGrant(
   broker: Broker,
   grant: StoredGrant,
@@ -56,14 +76,7 @@ export async function refreshGrant(
   log: NotifierLog,
 ): Promise<RefreshOutcome> {
   const leased = await acquireLease(broker, grant, options);
-  if (leased === undefined) {
-    return {
-      kind: "skipped",
-      reason: isRefreshable(grant.status)
-        ? "leased_elsewhere"
-        : "not_refreshable",
-    };
-  }
+  if (typeof leased === "string") return { kind: "skipped", reason: leased };
 
   let result: RefreshResult;
   let usedToken: { token: string; issuedAt: Date };
@@ -102,6 +115,12 @@ export async function refreshGrant(
       // The rotated token is lost, but the stored one stays valid: Microsoft does not revoke a
       // refresh token when it issues the next.
       await releaseLease(broker, leased);
+      // A revoke during the token call deletes the secret, and Key Vault then refuses new
+      // versions of it; the caller must see the revoke, not a storage failure.
+      const current = await broker.grants.get(leased.grantId);
+      if (current === undefined || !isRefreshable(current.status)) {
+        return { kind: "skipped", reason: "not_refreshable" };
+      }
       throw error;
     }
     await options.onStep?.("secret_saved");
@@ -116,20 +135,29 @@ export async function refreshGrant(
   return { kind: "refreshed", grant: stored ?? leased, result };
 }
 
+/**
+ * Takes the grant's lease, reading the grant again after each conflict. Every read is checked
+ * again, because a concurrent writer may have refreshed, revoked or marked the grant meanwhile.
+ */
 async function acquireLease(
   broker: Broker,
   grant: StoredGrant,
   options: RefreshOptions,
-): Promise<StoredGrant | undefined> {
+): Promise<StoredGrant | SkipReason> {
   const deadline =
     Date.now() +
     (options.waitForLease ? (options.leaseWaitMs ?? defaultLeaseWaitMs) : 0);
   let current: StoredGrant | undefined = grant;
 
-  while (current !== undefined && isRefreshable(current.status)) {
+  for (;;) {
+    if (current === undefined || !isRefreshable(current.status))
+      return "not_refreshable";
+    if (options.dueBefore !== undefined && !isDue(current, options.dueBefore))
+      return "not_due";
+
     const now = Date.now();
     if ((current.leaseUntil?.getTime() ?? 0) > now) {
-      if (now >= deadline) return undefined;
+      if (now >= deadline) return "leased_elsewhere";
       await sleep(leasePollMs);
       current = await broker.grants.get(current.grantId);
       continue;
@@ -146,7 +174,6 @@ async function acquireLease(
     // Someone else changed the grant between our read and our claim: look again.
     current = await broker.grants.get(current.grantId);
   }
-  return undefined;
 }
 
 /** Fields that end the lease, when the lease is still ours. */
@@ -179,6 +206,10 @@ async function recordSuccess(
 
   const stored = await updateGrant(broker.grants, leased, (current) => {
     previousStatus = current.status;
+    // Revoked or marked while the token call ran: that decision stands, and the caller sees it.
+    if (!isRefreshable(current.status))
+      return endLease(current, leased.leaseId);
+
     const fields: Partial<Grant> = {
       lastRefreshAt: now,
       lastFailure: "",

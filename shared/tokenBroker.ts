@@ -89,6 +89,7 @@ export async function exchangeToken(
     });
   }
   if (outcome.kind === "failed") throw failedRefreshError(context, outcome);
+  rejectUnservable(outcome.grant);
 
   const { result } = outcome;
   const cloud = cloudProfiles[grant.cloud as CloudName] ?? broker.config.cloud;
@@ -104,6 +105,8 @@ export async function exchangeToken(
     sasl_xoauth2: buildXoauth2String(grant.mailbox, result.accessToken),
     imap: cloud.imap,
     smtp: cloud.smtp,
+    // NOTE: a successful refresh here also ends `degraded`, so until tokens are served from a
+    // cache while refreshes fail, this is always `active`; the status endpoint shows `degraded`.
     status: outcome.grant.status === "degraded" ? "degraded" : "active",
   };
 }

@@ -20,6 +20,7 @@ const faultSchema = z.strictObject({
   description: z.string().optional(),
   retryAfterSeconds: z.number().int().nonnegative().optional(),
   count: z.number().int().positive().optional(),
+  username: z.string().min(1).optional(),
 });
 const latencySchema = z.strictObject({ ms: z.number().int().nonnegative() });
 const scopesSchema = z.strictObject({
@@ -45,27 +46,37 @@ export function zeroCounts(): IdentityCounts {
 /** Settings that the next requests consume, and the request counts. */
 export class ControlState {
   counts: IdentityCounts = zeroCounts();
+  maxConcurrentTokenRequests = 0;
   latencyMilliseconds = 0;
   private faults: Array<{ fault: IdentityFault; remaining: number }> = [];
   private omitRefreshToken = false;
   private grantScopes: string[] | undefined;
   private nonce: string | undefined;
+  private resetConnection = false;
+  private tokenRequestsInFlight = 0;
+  private idleWaiters: Array<() => void> = [];
 
   addFault(fault: IdentityFault): void {
     const parsed = faultSchema.parse(fault);
     this.faults.push({ fault: parsed, remaining: parsed.count ?? 1 });
   }
 
-  /** Returns and consumes the first fault that matches the request. */
+  /**
+   * Returns and consumes the first fault that matches the request. `username` is the account
+   * that the request's code or refresh token was issued to, when known.
+   */
   takeFault(
     endpoint: "token" | "authorize",
     grantType?: string,
+    username?: string,
   ): IdentityFault | undefined {
     const entry = this.faults.find(
       (candidate) =>
         candidate.fault.endpoint === endpoint &&
         (candidate.fault.grantType === undefined ||
-          candidate.fault.grantType === grantType),
+          candidate.fault.grantType === grantType) &&
+        (candidate.fault.username === undefined ||
+          candidate.fault.username.toLowerCase() === username?.toLowerCase()),
     );
     if (entry === undefined) {
       return undefined;
@@ -79,6 +90,44 @@ export class ControlState {
 
   omitRefreshTokenNext(): void {
     this.omitRefreshToken = true;
+  }
+
+  resetConnectionNext(): void {
+    this.resetConnection = true;
+  }
+
+  /** Returns whether this request's connection is to be reset, and clears the setting. */
+  takeConnectionReset(): boolean {
+    const reset = this.resetConnection;
+    this.resetConnection = false;
+    return reset;
+  }
+
+  beginTokenRequest(): void {
+    this.tokenRequestsInFlight += 1;
+    this.maxConcurrentTokenRequests = Math.max(
+      this.maxConcurrentTokenRequests,
+      this.tokenRequestsInFlight,
+    );
+  }
+
+  endTokenRequest(): void {
+    this.tokenRequestsInFlight -= 1;
+    if (this.tokenRequestsInFlight > 0) {
+      return;
+    }
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) {
+      resolve();
+    }
+  }
+
+  waitForIdle(): Promise<void> {
+    if (this.tokenRequestsInFlight === 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   grantScopesNext(scopes: string[]): void {
@@ -106,13 +155,19 @@ export class ControlState {
     return overrides;
   }
 
-  reset(): void {
+  resetCounts(): void {
     this.counts = zeroCounts();
+    this.maxConcurrentTokenRequests = 0;
+  }
+
+  reset(): void {
+    this.resetCounts();
     this.latencyMilliseconds = 0;
     this.faults = [];
     this.omitRefreshToken = false;
     this.grantScopes = undefined;
     this.nonce = undefined;
+    this.resetConnection = false;
   }
 }
 
@@ -131,7 +186,9 @@ export function faultError(fault: IdentityFault): EntraError {
  * Serves the control API. POST bodies are JSON objects mirroring the arguments of
  * IdentityControl: `failNext` takes the fault, `setLatency` `{ ms }`, `grantScopesNext`
  * `{ scopes }`, `revokeAccount` `{ username }`, `signIn` `{ authorizeUrl, username }`.
- * `GET /_control/counts` returns the counts.
+ * `waitForIdle` responds once no token request is in flight.
+ * `GET /_control/counts` returns the counts, and `GET /_control/maxConcurrentTokenRequests`
+ * returns `{ max }`.
  */
 export async function handleControlRequest(
   control: IdentityControl,
@@ -141,6 +198,10 @@ export async function handleControlRequest(
 ): Promise<void> {
   if (operation === "counts" && request.method === "GET") {
     sendJson(response, 200, control.counts());
+    return;
+  }
+  if (operation === "maxConcurrentTokenRequests" && request.method === "GET") {
+    sendJson(response, 200, { max: control.maxConcurrentTokenRequests() });
     return;
   }
   if (request.method !== "POST") {
@@ -172,6 +233,12 @@ export async function handleControlRequest(
         break;
       case "omitRefreshTokenNext":
         control.omitRefreshTokenNext();
+        break;
+      case "resetConnectionNext":
+        control.resetConnectionNext();
+        break;
+      case "waitForIdle":
+        await control.waitForIdle();
         break;
       case "nonceNext":
         control.nonceNext(

@@ -6,6 +6,9 @@ import type { IdentityCounts, IdentityFault } from "./server.js";
 export interface RemoteIdentityControl {
   failNext(fault: IdentityFault): Promise<void>;
   setLatency(ms: number): Promise<void>;
+  resetConnectionNext(): Promise<void>;
+  waitForIdle(): Promise<void>;
+  maxConcurrentTokenRequests(): Promise<number>;
   omitRefreshTokenNext(): Promise<void>;
   grantScopesNext(scopes: string[]): Promise<void>;
   nonceNext(nonce: string): Promise<void>;
@@ -33,7 +36,8 @@ export function connectIdentityControl(url: string): RemoteIdentityControl {
   }
   const call = async (operation: string, body?: unknown): Promise<unknown> => {
     const init: RequestInit =
-      body === undefined && operation === "counts"
+      body === undefined &&
+      (operation === "counts" || operation === "maxConcurrentTokenRequests")
         ? { method: "GET" }
         : {
             method: "POST",
@@ -52,6 +56,10 @@ export function connectIdentityControl(url: string): RemoteIdentityControl {
   return {
     failNext: async (fault) => void (await call("failNext", fault)),
     setLatency: async (ms) => void (await call("setLatency", { ms })),
+    resetConnectionNext: async () => void (await call("resetConnectionNext")),
+    waitForIdle: async () => void (await call("waitForIdle")),
+    maxConcurrentTokenRequests: async () =>
+      ((await call("maxConcurrentTokenRequests")) as { max: number }).max,
     omitRefreshTokenNext: async () => void (await call("omitRefreshTokenNext")),
     grantScopesNext: async (scopes) =>
       void (await call("grantScopesNext", { scopes })),

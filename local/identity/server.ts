@@ -10,7 +10,7 @@ import { issueServerCertificate } from "../tls.js";
 import { AccountDirectory } from "./accounts.js";
 import { completeSignIn, validateAuthorizationRequest } from "./authorize.js";
 import type { IdentityContext } from "./context.js";
-import { ControlState, handleControlRequest, zeroCounts } from "./control.js";
+import { ControlState, handleControlRequest } from "./control.js";
 import type { RequestTrace } from "./errors.js";
 import {
   EntraError,
@@ -83,6 +83,11 @@ export interface IdentityFault {
   retryAfterSeconds?: number;
   /** Number of matching requests that fail, 1 by default. */
   count?: number;
+  /**
+   * Token faults only: match only requests whose code or refresh token was issued to this
+   * account, compared case-insensitively.
+   */
+  username?: string;
 }
 
 export interface IdentityCounts {
@@ -105,6 +110,15 @@ export interface IdentityControl {
   failNext(fault: IdentityFault): void;
   /** Delays every token endpoint response by this many milliseconds. */
   setLatency(ms: number): void;
+  /**
+   * Destroys the connection of the next token request after reading it, without a response,
+   * as a network reset would. The request is counted but grants nothing.
+   */
+  resetConnectionNext(): void;
+  /** Resolves once no token endpoint request is in flight, for example one still delayed. */
+  waitForIdle(): Promise<void>;
+  /** The maximum number of token endpoint requests in flight at once since the last reset. */
+  maxConcurrentTokenRequests(): number;
   /** The next successful token response has no refresh_token. */
   omitRefreshTokenNext(): void;
   /** The next successful token response grants exactly these scopes. */
@@ -173,6 +187,8 @@ export async function startIdentityStandIn(
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
     routeRequest(context, control, request, response).catch(
       (error: unknown) => {
+        // A client that gave up, for example after its timeout, is not a failure of the stand-in.
+        if (request.destroyed && response.destroyed) return;
         console.error(
           `Identity stand-in failed on ${request.method ?? ""} ${request.url ?? ""}:`,
           error,
@@ -226,6 +242,9 @@ function createControl(context: IdentityContext): IdentityControl {
       }
       state.latencyMilliseconds = ms;
     },
+    resetConnectionNext: () => state.resetConnectionNext(),
+    waitForIdle: () => state.waitForIdle(),
+    maxConcurrentTokenRequests: () => state.maxConcurrentTokenRequests,
     omitRefreshTokenNext: () => state.omitRefreshTokenNext(),
     grantScopesNext: (scopes) => state.grantScopesNext(scopes),
     nonceNext: (nonce) => state.nonceNext(nonce),
@@ -234,7 +253,7 @@ function createControl(context: IdentityContext): IdentityControl {
     },
     counts: () => ({ ...state.counts }),
     resetCounts: () => {
-      state.counts = zeroCounts();
+      state.resetCounts();
     },
     reset: () => {
       state.reset();
@@ -352,7 +371,12 @@ async function routeRequest(
       await handleSignInForm(context, request, response, trace);
       return;
     case "oauth2/v2.0/token":
-      await handleTokenRequest(context, tenantText, request, response, trace);
+      context.control.beginTokenRequest();
+      try {
+        await handleTokenRequest(context, tenantText, request, response, trace);
+      } finally {
+        context.control.endTokenRequest();
+      }
       return;
     case "oauth2/v2.0/logout":
       handleLogout(context, url.searchParams, response);

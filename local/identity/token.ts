@@ -98,7 +98,18 @@ export async function handleTokenRequest(
     control.counts.refreshToken += 1;
   }
 
-  const fault = control.takeFault("token", grantType);
+  if (control.takeConnectionReset()) {
+    context.log(
+      `Token request (${grantType ?? "no grant_type"}) for client ${logged.clientId ?? ""} reset by the control.`,
+    );
+    request.socket.destroy();
+    return;
+  }
+  const fault = control.takeFault(
+    "token",
+    grantType,
+    accountOfRequest(context, grantType, parameters)?.username,
+  );
   if (fault !== undefined) {
     const retryAfter: Record<string, string> =
       fault.retryAfterSeconds === undefined
@@ -119,6 +130,24 @@ export async function handleTokenRequest(
     return;
   }
   sendJson(response, 200, result, headers);
+}
+
+/** Returns the account that the request's code or refresh token was issued to, when known. */
+function accountOfRequest(
+  context: IdentityContext,
+  grantType: string | undefined,
+  parameters: URLSearchParams,
+): IdentityAccount | undefined {
+  if (grantType === "authorization_code") {
+    return context.store.findCode(parameters.get("code") ?? "")?.account;
+  }
+  if (grantType === "refresh_token") {
+    const record = context.store.findRefreshToken(
+      parameters.get("refresh_token") ?? "",
+    );
+    return record === "malformed" ? undefined : record?.account;
+  }
+  return undefined;
 }
 
 async function grantTokens(

@@ -463,6 +463,27 @@ describe("revoke", () => {
     expect(visible).not.toContain(refreshToken);
   });
 
+  it("revoke during a refresh wins", async () => {
+    const identifier = await connectMailbox(stack, broker, {
+      siteUrl,
+      email: newMailbox("racing"),
+    });
+    stack.identity.control.setLatency(1_000);
+    const exchanging = exchange(broker, identifier);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const revoked = await revoke(broker, identifier);
+    stack.identity.control.setLatency(0);
+    const exchanged = await exchanging;
+
+    expect(revoked.response.status).toBe(200);
+    expect(exchanged.response.status).toBe(410);
+    expect((exchanged.json() as { code: string }).code).toBe("grant_revoked");
+    const grant = await broker.grants.get(grantIdOf(identifier));
+    expect(grant?.status).toBe("revoked");
+    expect((await exchange(broker, identifier)).response.status).toBe(410);
+  });
+
   it("revoke soft-deletes the refresh token", async () => {
     const identifier = await connectMailbox(stack, broker, {
       siteUrl,
