@@ -5,9 +5,10 @@
  * - `customer`: the mailbox's sign-in is no longer usable (expired, revoked, MFA or Conditional
  *   Access now required, consent missing). The grant becomes `reauth_required`.
  * - `operator`: Microsoft rejected the broker's own app credential. No grant is marked, the run
- *   stops calling the token endpoint, and the operator is told the cause and the fix.
- * - `transient`: network, timeout, 5xx, 429 and `temporarily_unavailable`. Nothing changes; the
- *   refresh is retried. Unknown codes are treated as transient too, and logged once.
+ *   stops calling the token endpoint, and one error line gives the operator the cause and the fix.
+ * - `transient`: network, timeout, 5xx, 429 and `temporarily_unavailable`. Nothing changes, and
+ *   the refresh is retried. Unknown AADSTS numbers are transient too and logged once, except under
+ *   `interaction_required` or `consent_required`, which always mean a new sign-in.
  */
 import type { IdentityError } from "./identityClient.js";
 
@@ -17,9 +18,9 @@ export interface FailureEntry {
   kind: FailureKind;
   /** Stable snake_case reason code, stored on the grant and returned to callers. */
   reason: string;
-  /** What happened, in plain words. */
+  /** Plain-language account of the failure. */
   description: string;
-  /** What to do next, for the mail administrator or, for `operator`, the broker's operator. */
+  /** Next step for the mail administrator, or for the broker's operator when `kind` is `operator`. */
   remedy: string;
 }
 

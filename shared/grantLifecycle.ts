@@ -1,6 +1,6 @@
 /**
- * What happens to a grant after the callback, apart from refreshes: its status as reported to
- * EQuIS sites and administrators, revocation, and a new identifier in place of the old one.
+ * Grant operations after the callback, apart from refreshes: the status reported to EQuIS sites
+ * and administrators, revocation, and a new identifier in place of the old one.
  */
 import type { Broker } from "./broker.js";
 import { entryForReason } from "./failureCatalogue.js";

@@ -2,7 +2,7 @@
  * One refresh of one grant, shared by the timer and token-exchange.
  *
  * A refresh first takes the grant's lease with an ETag condition, so of two runs, or a run and an
- * exchange, only one calls the token endpoint for a grant at a time; the lease ends by itself if
+ * exchange, only one calls the token endpoint for a grant at a time. The lease ends by itself if
  * its holder stops. The rotated refresh token is saved as a new secret version before the index
  * names it, and the index takes it only when it was issued after the one it names, so an older
  * token never replaces a newer one. Failures are classified by the failure catalogue.
