@@ -75,6 +75,8 @@ async function main(): Promise<void> {
     ...readLocalSettings(),
     ...process.env,
   };
+  // NOTE: the Microsoft and Azure path starts here but has only run against loopback addresses;
+  // these machines reach no Microsoft or Azure host.
   const useAzure =
     settings.BROKER_CLIENT_ID !== undefined &&
     settings.BROKER_CLIENT_ID !== localClient.clientId;

@@ -54,5 +54,6 @@ function createAzureCredential(config: BrokerConfig): TokenCredential {
       }),
     };
   }
+  // NOTE: never exercised against Azure here; the tests use Azurite's key and the vault stand-in.
   return new DefaultAzureCredential();
 }
