@@ -14,6 +14,7 @@ import {
   type AuthenticationResult,
   type Configuration,
 } from "@azure/msal-node";
+import { cloudProfiles, type CloudName } from "./cloud.js";
 import type { BrokerConfig } from "./config.js";
 import {
   createNetworkClient,
@@ -90,7 +91,9 @@ export function createPkcePair(): { verifier: string; challenge: string } {
 export interface IdentityClient {
   buildAuthorizeUrl(request: AuthorizeRequest): Promise<string>;
   redeemCode(redemption: CodeRedemption): Promise<SignInResult>;
+  /** Refreshes with the grant's own cloud, tenant and consented scopes. */
   refresh(grant: {
+    cloud: string;
     tenantId: string;
     scopes: string[];
     refreshToken: string;
@@ -148,7 +151,7 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
       const network = createNetworkClient(config.identityTimeoutMs);
       const client = newClient(
         config,
-        `${config.authorityHost}/${grant.tenantId}`,
+        `${authorityHostOf(config, grant.cloud)}/${grant.tenantId}`,
         network,
       );
       const result = await callIdentity(network, () =>
@@ -182,10 +185,10 @@ function newClient(
       clientId: config.clientId,
       clientSecret: config.clientSecret,
       authority,
-      knownAuthorities: [new URL(config.authorityHost).host],
+      knownAuthorities: [new URL(authority).host],
       authorityMetadata: JSON.stringify(authorityMetadata(authority)),
       cloudDiscoveryMetadata: JSON.stringify(
-        cloudDiscoveryMetadata(config.authorityHost),
+        cloudDiscoveryMetadata(new URL(authority).origin),
       ),
     },
     system: {
@@ -198,6 +201,17 @@ function newClient(
     },
   };
   return new ConfidentialClientApplication(configuration);
+}
+
+/**
+ * The authority host of a grant's cloud. The deployment's own cloud uses the configured host,
+ * which differs only for a local stand-in; a grant recorded in another cloud keeps that cloud's.
+ */
+export function authorityHostOf(config: BrokerConfig, cloud: string): string {
+  if (cloud === config.cloud.name) return config.authorityHost;
+  return (
+    cloudProfiles[cloud as CloudName]?.authorityHost ?? config.authorityHost
+  );
 }
 
 /** OpenID metadata as the Microsoft identity platform publishes it for one authority. */

@@ -86,6 +86,7 @@ export async function refreshGrant(
       issuedAt: leased.refreshTokenIssuedAt,
     });
     result = await broker.identity.refresh({
+      cloud: leased.cloud,
       tenantId: leased.tenantId,
       scopes: leased.scopes.split(" "),
       refreshToken: usedToken.token,
