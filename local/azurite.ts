@@ -47,11 +47,15 @@ export async function startAzuriteTables(
       : ["--location", options.location]),
   );
 
+  // Azurite saves its store only when it closes on SIGINT; SIGTERM or a second SIGINT ends it
+  // without saving. Its own process group keeps a terminal's Ctrl+C from reaching it, so it gets
+  // exactly one SIGINT, from stopChild.
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
   });
   // Azurite must not outlive the process that started it, even when that process exits early.
-  const stopOnExit = () => child.kill();
+  const stopOnExit = () => child.kill("SIGINT");
   process.once("exit", stopOnExit);
   child.once("exit", () => process.off("exit", stopOnExit));
 
@@ -106,10 +110,16 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error("timed out");
 }
 
+/** Stops Azurite with SIGINT so it saves its store; kills it if it has not exited in 10 s. */
 function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve();
   return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
+    const deadline = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(deadline);
+      resolve();
+    });
+    child.kill("SIGINT");
   });
 }

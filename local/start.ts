@@ -158,10 +158,23 @@ async function main(): Promise<void> {
   });
 }
 
+/**
+ * Stops on the first SIGINT or SIGTERM and ignores repeats: Ctrl+C reaches this process both from
+ * the terminal and through the launcher that restarted it, and a second signal must not cut the
+ * shutdown short, which would leave Azurite running without saving.
+ */
 function stopOnSignal(stop: () => Promise<void>): void {
-  const handle = () => void stop().finally(() => process.exit(0));
-  process.once("SIGINT", handle);
-  process.once("SIGTERM", handle);
+  let stopping = false;
+  const handle = () => {
+    if (stopping) return;
+    stopping = true;
+    void stop().finally(() => {
+      process.stdout.write("Stopped.\n");
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", handle);
+  process.on("SIGTERM", handle);
 }
 
 try {

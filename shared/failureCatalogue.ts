@@ -194,6 +194,14 @@ const customerErrors: Record<string, FailureEntry> = {
     remedy: signInAgain,
   },
   consent_required: catalogueByAadsts[65001]!,
+  // Raised by the broker itself when Key Vault has no refresh token for an active grant.
+  refresh_token_missing: {
+    kind: "customer",
+    reason: "refresh_token_missing",
+    description:
+      "The stored sign-in for this mailbox is missing from the broker's key vault.",
+    remedy: signInAgain,
+  },
 };
 
 /** Error codes of OAuth and MSAL that mean the request never got a usable answer. */

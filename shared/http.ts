@@ -106,7 +106,8 @@ export function logFailure(
     status: error.status,
     cause: describeCause(error.cause),
   };
-  if (error.status >= 500) {
+  // Waiting for another request's refresh is expected under load, not a failure of ours.
+  if (error.status >= 500 && error.code !== "refresh_in_progress") {
     context.error("request failed", fields);
   } else {
     context.info("request rejected", fields);

@@ -19,6 +19,7 @@ import {
 } from "./grantStore.js";
 import { IdentityError, type RefreshResult } from "./identityClient.js";
 import type { NotifierLog } from "./notifier.js";
+import { MissingSecretError } from "./secretStore.js";
 
 export interface RefreshOptions {
   /** Wait for another holder's lease to end, up to `leaseWaitMs`, instead of skipping the grant. */
@@ -92,6 +93,15 @@ export async function refreshGrant(
       refreshToken: usedToken.token,
     });
   } catch (error) {
+    if (error instanceof MissingSecretError) {
+      // A deleted or purged secret never comes back by retrying: the mailbox must sign in again.
+      return recordFailure(
+        broker,
+        leased,
+        new IdentityError("refresh_token_missing", undefined, false),
+        log,
+      );
+    }
     if (!(error instanceof IdentityError)) {
       await releaseLease(broker, leased);
       throw error;

@@ -12,6 +12,18 @@ import { hasStatus } from "./tables.js";
 /** Key Vault rejects secret values over 25 KB. */
 const maxSecretBytes = 25 * 1024;
 
+/** Key Vault has no (enabled) secret for the grant: deleted, purged or never written. */
+export class MissingSecretError extends BrokerError {
+  constructor(cause: unknown) {
+    super(
+      "storage_unavailable",
+      "The grant's refresh token is missing from the key vault.",
+      { cause },
+    );
+    this.name = "MissingSecretError";
+  }
+}
+
 export interface StoredRefreshToken {
   token: string;
   version: string;
@@ -62,6 +74,21 @@ export function createSecretStore(
     return toStored(secret);
   }
 
+  /** The newest token: the latest version, unless the indexed one was issued later. */
+  async function readNewest(
+    grantId: string,
+    indexed: { version: string; issuedAt: Date },
+  ): Promise<StoredRefreshToken> {
+    const latest = await read(grantId);
+    if (
+      latest.version === indexed.version ||
+      latest.issuedAt >= indexed.issuedAt
+    ) {
+      return latest;
+    }
+    return read(grantId, indexed.version);
+  }
+
   return {
     async saveRefreshToken(grantId, refreshToken, issuedAt) {
       if (Buffer.byteLength(refreshToken, "utf8") > maxSecretBytes) {
@@ -87,14 +114,9 @@ export function createSecretStore(
 
     async readNewestRefreshToken(grantId, indexed) {
       try {
-        const latest = await read(grantId);
-        if (
-          latest.version === indexed.version ||
-          latest.issuedAt >= indexed.issuedAt
-        )
-          return latest;
-        return await read(grantId, indexed.version);
+        return await readNewest(grantId, indexed);
       } catch (error) {
+        if (hasStatus(error, 404)) throw new MissingSecretError(error);
         throw toVaultError(error);
       }
     },

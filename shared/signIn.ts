@@ -403,25 +403,17 @@ export async function issueNewIdentifier(
       remedy: "Sign in again, then ask for a new identifier.",
     });
   }
-  if (signIn.newIdentifierIssued === true) {
-    throw new BrokerError(
-      "result_already_shown",
-      "A new identifier was already issued after this sign-in.",
-      {
-        remedy: "Sign in again if you need another one.",
-      },
-    );
-  }
+  const alreadyIssued = new BrokerError(
+    "result_already_shown",
+    "A new identifier was already issued after this sign-in.",
+    { remedy: "Sign in again if you need another one." },
+  );
+  if (signIn.newIdentifierIssued === true) throw alreadyIssued;
 
   const marked = await broker.signIns.tryUpdate(state, signIn.etag, {
     newIdentifierIssued: true,
   });
-  if (marked === undefined) {
-    throw new BrokerError(
-      "result_already_shown",
-      "A new identifier was already issued after this sign-in.",
-    );
-  }
+  if (marked === undefined) throw alreadyIssued;
   const grant = await broker.grants.get(signIn.grantId);
   if (grant === undefined || grant.status === "revoked") throw notFound;
   return { identifier: await replaceIdentifier(broker, grant) };

@@ -235,6 +235,24 @@ describe("token-exchange", () => {
     expect(after?.secretVersion).toBe(before?.secretVersion);
   });
 
+  it("token-exchange reports a missing refresh token as a new sign-in", async () => {
+    const missingIdentifier = await connectMailbox(stack, broker, {
+      siteUrl,
+      email: "missing.secret@contoso.example",
+    });
+    const grantId = missingIdentifier.slice(6, 38);
+    await broker.secrets.deleteRefreshToken(grantId);
+
+    const exchanged = await exchange(broker, missingIdentifier);
+    expect(exchanged.response.status).toBe(409);
+    const body = exchanged.json() as ErrorBody & { reason?: string };
+    expect(body.code).toBe("reauth_required");
+    expect(body.reason).toBe("refresh_token_missing");
+    expect(body.remedy).toContain("Sign in again");
+    expect((await broker.grants.get(grantId))?.status).toBe("reauth_required");
+    expect(stack.identity.control.counts().refreshToken).toBe(0);
+  });
+
   it("token-exchange logs no token or identifier", async () => {
     const exchanged = await exchange(broker, identifier);
     const body = exchanged.json() as TokenBody;
