@@ -272,6 +272,11 @@ export function catalogueRows(): Array<
     },
     {
       aadsts: undefined,
+      error: "(Key Vault has no refresh token for the grant)",
+      ...customerErrors.refresh_token_missing!,
+    },
+    {
+      aadsts: undefined,
       error: "(network, timeout, 5xx, 429, temporarily_unavailable)",
       ...transientEntry,
     },
