@@ -22,7 +22,7 @@ import type { RouteDefinition } from "./route.js";
 
 /**
  * POST /api/auth/result with `{ "signin": "<tag>" }`, the tag from the page's address: hands the
- * page the identifier of that finished sign-in, once. The sign-in's cookie holds its state.
+ * page the identifier of that finished sign-in, once. The sign-in's cookie contains its state.
  */
 export function createAuthResultHandler(broker: Broker): HttpHandler {
   return async function authResult(

@@ -27,7 +27,7 @@ const signInCookieMaxAgeSeconds = 15 * 60;
 
 /**
  * GET /api/auth/callback: Microsoft's redirect after sign-in. On success the browser goes back to
- * the page, which fetches the identifier; it never travels in a URL. The query holds the code and
+ * the page, which fetches the identifier; it never travels in a URL. The query contains the code and
  * state, so neither the URL nor the query is ever logged.
  */
 export function createCallbackHandler(broker: Broker): HttpHandler {

@@ -41,7 +41,7 @@ export function createBroker(config: BrokerConfig): Broker {
 }
 
 /**
- * The credential for Key Vault and Table Storage: the managed identity (or a developer's Azure
+ * Creates the credential for Key Vault and Table Storage: the managed identity (or a developer's Azure
  * sign-in) through DefaultAzureCredential, except against a vault on loopback, which is a local
  * stand-in that accepts any bearer token.
  */

@@ -1,5 +1,5 @@
 /**
- * What the person sees when a sign-in cannot finish: every reason the callback can stop for, with a
+ * Pages shown when a sign-in cannot finish: every reason the callback can stop for, with a
  * status, a title, what happened and the next step, in words a mail administrator knows.
  */
 

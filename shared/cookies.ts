@@ -1,6 +1,6 @@
 /**
  * The sign-in cookies. `m365b_browser` binds a sign-in to the browser that started it (only its
- * hash is stored). `m365b_signin_<tag>` holds the state of one finished sign-in whose result the
+ * hash is stored). `m365b_signin_<tag>` contains the state of one finished sign-in whose result the
  * page fetches after the return; the page learns the tag from its address, so several tabs of one
  * browser keep their own results. All are HttpOnly, Secure and SameSite=Lax (Microsoft's redirect
  * back is a cross-site top-level GET, which Lax allows), scoped to /api/auth.
@@ -12,12 +12,12 @@ export const browserCookieName = "m365b_browser";
 export const signInCookiePrefix = "m365b_signin_";
 const tagPattern = /^[0-9a-f]{16}$/;
 
-/** A sign-in's tag: the first 16 hex digits of a SHA-256 of its state, which reveal nothing of it. */
+/** Derives a sign-in's tag: the first 16 hex digits of a SHA-256 of its state, which reveal nothing of it. */
 export function signInTag(state: string): string {
   return createHash("sha256").update(state).digest("hex").slice(0, 16);
 }
 
-/** The cookie name of a sign-in tag, or undefined when the tag is malformed. */
+/** Returns the cookie name of a sign-in tag, or undefined when the tag is malformed. */
 export function signInCookieName(tag: unknown): string | undefined {
   return typeof tag === "string" && tagPattern.test(tag)
     ? `${signInCookiePrefix}${tag}`

@@ -204,7 +204,7 @@ const customerErrors: Record<string, FailureEntry> = {
   },
 };
 
-/** Error codes of OAuth and MSAL that mean the request never got a usable answer. */
+/** Error codes of OAuth and MSAL that mean the request never got a usable response. */
 const transientErrors = new Set([
   "temporarily_unavailable",
   "server_error",
@@ -251,7 +251,7 @@ export function entryForReason(reason: string): FailureEntry | undefined {
   return entries.find((entry) => entry.reason === reason);
 }
 
-/** Every catalogue row, for documentation. */
+/** Lists every catalogue row, for documentation. */
 export function catalogueRows(): Array<
   { aadsts: number | undefined; error?: string } & FailureEntry
 > {

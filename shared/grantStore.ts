@@ -49,7 +49,7 @@ export interface Grant {
   lastFailure?: string;
   /** Start of the current run of transient failures, or `unsetDate`. */
   transientSince?: Date;
-  /** Until when one refresh holds the grant, or `unsetDate`; claimed with an ETag condition. */
+  /** Until when one refresh has the grant leased, or `unsetDate`; claimed with an ETag condition. */
   leaseUntil?: Date;
   leaseId?: string;
   revokedAt?: Date;

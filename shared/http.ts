@@ -40,7 +40,7 @@ export function errorResponse(error: BrokerError): HttpResponseInit {
 export const maxBodyBytes = 16 * 1024;
 
 /**
- * Reads the body once and parses it as a JSON object whatever the Content-Type says. An empty body
+ * Reads the body once and parses it as a JSON object whatever its Content-Type. An empty body
  * is `undefined` when `optional`, otherwise `invalid_body`.
  */
 export async function readJsonObject(

@@ -204,7 +204,7 @@ function newClient(
 }
 
 /**
- * The authority host of a grant's cloud. The deployment's own cloud uses the configured host,
+ * Returns the authority host of a grant's cloud. The deployment's own cloud uses the configured host,
  * which differs only for a local stand-in; a grant recorded in another cloud keeps that cloud's.
  */
 export function authorityHostOf(config: BrokerConfig, cloud: string): string {

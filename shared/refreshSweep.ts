@@ -27,7 +27,7 @@ export interface SweepOptions {
   maxAttempts?: number;
   /** Base of the exponential backoff between attempts. */
   backoffBaseMs?: number;
-  /** Longest wait between attempts, whatever Retry-After requests. */
+  /** Maximum wait between attempts, whatever Retry-After requests. */
   maxDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
   refresh?: Pick<RefreshOptions, "leaseMs" | "onStep">;

@@ -126,8 +126,8 @@ export async function refreshGrant(
       // The rotated token is lost, but the stored one stays valid: Microsoft does not revoke a
       // refresh token when it issues the next.
       await releaseLease(broker, leased);
-      // A revoke during the token call deletes the secret, and Key Vault then refuses new
-      // versions of it; the caller must see the revoke, not a storage failure.
+      // A revoke during the token call deletes the secret, and Key Vault then rejects new
+      // versions of it. The caller must see the revoke, not a storage failure.
       const current = await broker.grants.get(leased.grantId);
       if (current === undefined || !isRefreshable(current.status)) {
         return { kind: "skipped", reason: "not_refreshable" };
@@ -217,7 +217,7 @@ async function recordSuccess(
 
   const stored = await updateGrant(broker.grants, leased, (current) => {
     previousStatus = current.status;
-    // Revoked or marked while the token call ran: that decision stands, and the caller sees it.
+    // Revoked or marked while the token call ran: that status is kept, and the caller gets it.
     if (!isRefreshable(current.status))
       return endLease(current, leased.leaseId);
 

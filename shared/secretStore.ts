@@ -49,7 +49,7 @@ export interface SecretStore {
   readRefreshToken(grantId: string, version?: string): Promise<string>;
   /** Soft-deletes the grant's secret; a missing secret counts as deleted. */
   deleteRefreshToken(grantId: string): Promise<void>;
-  /** Checks that the vault answers and accepts the broker's credential. */
+  /** Checks that the vault responds and accepts the broker's credential. */
   probe(): Promise<void>;
 }
 
@@ -59,7 +59,7 @@ export function createSecretStore(
 ): SecretStore {
   const loopback = /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(vaultUrl);
   const client = new SecretClient(vaultUrl, credential, {
-    // A local stand-in serves http on loopback and cannot answer for vault.azure.net.
+    // A local stand-in serves http on loopback and cannot prove it is vault.azure.net.
     allowInsecureConnection: loopback,
     disableChallengeResourceVerification: loopback,
   });
@@ -145,7 +145,7 @@ export function createSecretStore(
       try {
         await client.getSecret(refreshTokenSecretName("0".repeat(32)));
       } catch (error) {
-        // A missing secret proves the vault answered and accepted the credential.
+        // A missing secret proves the vault responded and accepted the credential.
         if (hasStatus(error, 404)) return;
         throw toVaultError(error);
       }

@@ -107,11 +107,11 @@ function failed(
   return { ...details, kind: "failed", reason };
 }
 
-/** What a used sign-in keeps: the verifier and nonce are secrets no longer needed. */
+/** Blank values for the verifier and nonce, secrets a used sign-in no longer needs. */
 const usedSecrets = { codeVerifier: "", nonce: "" };
 
 /**
- * Finishes a sign-in. Every check that needs no token call comes first; the pending sign-in is then
+ * Finishes a sign-in. Every check that needs no token call comes first. The pending sign-in is then
  * claimed with its ETag, so of two deliveries of one code only one redeems it.
  */
 export async function completeSignIn(

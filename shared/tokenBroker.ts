@@ -111,7 +111,7 @@ export async function exchangeToken(
   };
 }
 
-/** The error for a grant that cannot be served: revoked (410) or waiting for a sign-in (409). */
+/** Returns the error for a grant that cannot be served: revoked (410) or waiting for a sign-in (409). */
 export function grantStatusError(grant: StoredGrant): BrokerError | undefined {
   if (grant.status === "revoked") {
     return new BrokerError("grant_revoked", undefined, {
