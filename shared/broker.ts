@@ -8,6 +8,7 @@ import type { BrokerConfig } from "./config.js";
 import { createGrantStore, type GrantStore } from "./grantStore.js";
 import { createIdentityClient, type IdentityClient } from "./identityClient.js";
 import { createNotifier, type Notifier } from "./notifier.js";
+import { createTokenCache, type TokenCache } from "./tokenCache.js";
 import { createSecretStore, type SecretStore } from "./secretStore.js";
 import { createSignInStore, type SignInStore } from "./signInStore.js";
 import { createBrokerTables, type BrokerTables } from "./tables.js";
@@ -20,7 +21,11 @@ export interface Broker {
   secrets: SecretStore;
   identity: IdentityClient;
   notifier: Notifier;
+  tokens: TokenCache;
 }
+
+/** Longest wait between two webhook attempts. */
+const maxNotifyWaitMs = 2_000;
 
 export function createBroker(config: BrokerConfig): Broker {
   const credential = createAzureCredential(config);
@@ -34,9 +39,18 @@ export function createBroker(config: BrokerConfig): Broker {
     grants: createGrantStore(tables.grants, ensureTables),
     secrets: createSecretStore(config.keyVaultUrl, credential),
     identity: createIdentityClient(config),
-    // Deliveries are awaited by refreshes and sign-ins, so a receiver that is down may hold one
-    // for about ten seconds at most, instead of the notifier's default of four 5-second tries.
-    notifier: createNotifier(config.webhook, { attempts: 3, timeoutMs: 3_000 }),
+    tokens: createTokenCache(config.tokenCacheSize),
+    // Deliveries are awaited by refreshes, sign-ins and revokes, so a receiver that is down may
+    // hold one for 13 seconds at most: three 3-second tries and two waits of at most 2 seconds,
+    // whatever Retry-After the receiver sends.
+    notifier: createNotifier(config.webhook, {
+      attempts: 3,
+      timeoutMs: 3_000,
+      sleep: (ms) =>
+        new Promise((resolve) =>
+          setTimeout(resolve, Math.min(ms, maxNotifyWaitMs)),
+        ),
+    }),
   };
 }
 

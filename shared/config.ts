@@ -30,6 +30,10 @@ export interface BrokerConfig {
   signInTimeoutMinutes: number;
   /** A request to the identity platform that takes longer fails as transient. */
   identityTimeoutMs: number;
+  /** Every access token handed out has at least this much time left. */
+  minTokenLifetimeMs: number;
+  /** Access tokens kept in memory by one instance, least recently used dropped first. */
+  tokenCacheSize: number;
   refresh: {
     /** NCRONTAB schedule of the refresh timer, in UTC. */
     schedule: string;
@@ -152,6 +156,8 @@ const schema = z.object({
     .refine(isValidSchedule, "is not a valid NCRONTAB expression"),
   REFRESH_AFTER_HOURS: integerSetting(1, 24 * 60, 24),
   IDENTITY_TIMEOUT_SECONDS: integerSetting(1, 120, 15),
+  MIN_TOKEN_LIFETIME_MINUTES: integerSetting(5, 60, 15),
+  TOKEN_CACHE_SIZE: integerSetting(100, 1_000_000, 10_000),
   REFRESH_CONCURRENCY: integerSetting(1, 64, 8),
   DEGRADED_AFTER_DAYS: integerSetting(1, 60, 3),
   NOTIFY_WEBHOOK_URL: optionalText.pipe(serviceUrl.optional()),
@@ -203,6 +209,8 @@ export function loadConfig(
     keyVaultUrl: valid.KEY_VAULT_URL.replace(/\/+$/, ""),
     signInTimeoutMinutes: valid.SIGNIN_TIMEOUT_MINUTES,
     identityTimeoutMs: valid.IDENTITY_TIMEOUT_SECONDS * 1000,
+    minTokenLifetimeMs: valid.MIN_TOKEN_LIFETIME_MINUTES * 60_000,
+    tokenCacheSize: valid.TOKEN_CACHE_SIZE,
     refresh: {
       schedule: valid.REFRESH_SCHEDULE,
       afterHours: valid.REFRESH_AFTER_HOURS,

@@ -115,6 +115,7 @@ export async function revokeGrant(
       log,
     );
   }
+  broker.tokens.delete(grant.grantId);
   await broker.secrets.deleteRefreshToken(grant.grantId);
   return revoked;
 }

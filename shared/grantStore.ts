@@ -6,6 +6,7 @@
 import type { TableClient } from "@azure/data-tables";
 import { grantKey, mailboxKey } from "./keys.js";
 import { withoutUndefined } from "./signInStore.js";
+import { BrokerError } from "./errors.js";
 import { hasStatus, toStorageError } from "./tables.js";
 
 /**
@@ -219,7 +220,7 @@ const maxUpdateAttempts = 5;
 /**
  * Applies a change computed from the grant's current state, reading it again after each ETag
  * conflict. Returns the stored grant, or undefined when it is gone. A change of undefined or of no
- * fields writes nothing.
+ * fields writes nothing. Throws `storage_unavailable` when every attempt met a conflict.
  */
 export async function updateGrant(
   grants: GrantStore,
@@ -240,5 +241,13 @@ export async function updateGrant(
     if (etag !== undefined) return { ...current, ...fields, etag };
     current = await grants.get(first.grantId);
   }
-  return current;
+  if (current === undefined) return undefined;
+  // Writing nothing must not look like success to the caller.
+  throw new BrokerError(
+    "storage_unavailable",
+    "The grant kept changing; try again.",
+    {
+      retryAfterSeconds: 1,
+    },
+  );
 }

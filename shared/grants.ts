@@ -110,7 +110,10 @@ async function restoreGrant(
     existing.grantId,
     connection.refreshToken,
     now,
+    { recoverDeleted: true },
   );
+  // The cached access token belongs to the session this sign-in replaces.
+  broker.tokens.delete(existing.grantId);
   const updated = await broker.grants.tryUpdate(
     existing.grantId,
     existing.etag,

@@ -194,7 +194,14 @@ async function attemptRefresh(
       context,
     );
   } catch (error) {
-    if (!(error instanceof BrokerError) || error.status < 500) throw error;
+    // Only dependency failures are worth a retry; a failure of ours is counted as an error.
+    if (
+      !(error instanceof BrokerError) ||
+      error.status < 500 ||
+      error.code === "internal_error"
+    ) {
+      throw error;
+    }
     // Key Vault or Table Storage failed or throttled after the SDK's own retries.
     return {
       reason: error.code,
@@ -205,6 +212,11 @@ async function attemptRefresh(
 
   if (outcome.kind === "refreshed") {
     summary.refreshed += 1;
+    // The token came for free with the refresh; exchanges on this instance can use it.
+    broker.tokens.set(grant.grantId, {
+      accessToken: outcome.result.accessToken,
+      expiresOn: outcome.result.expiresOn,
+    });
     return undefined;
   }
   if (outcome.kind === "skipped") {

@@ -48,7 +48,8 @@ export type RefreshOutcome =
       known: boolean;
     };
 
-const defaultLeaseMs = 30_000;
+/** Time a lease allows for Key Vault and its retries, beyond the token call's own timeout. */
+const leaseMarginMs = 30_000;
 const defaultLeaseWaitMs = 10_000;
 const leasePollMs = 100;
 
@@ -80,7 +81,7 @@ export async function refreshGrant(
   if (typeof leased === "string") return { kind: "skipped", reason: leased };
 
   let result: RefreshResult;
-  let usedToken: { token: string; issuedAt: Date };
+  let usedToken: { token: string; issuedAt: Date } | undefined;
   try {
     usedToken = await broker.secrets.readNewestRefreshToken(leased.grantId, {
       version: leased.secretVersion,
@@ -106,7 +107,8 @@ export async function refreshGrant(
       await releaseLease(broker, leased);
       throw error;
     }
-    return recordFailure(broker, leased, error, log);
+    // The token that failed: a sign-in may replace it while the call runs.
+    return recordFailure(broker, leased, error, log, usedToken?.issuedAt);
   }
   const issuedAt = new Date();
   await options.onStep?.("token_received");
@@ -174,7 +176,10 @@ async function acquireLease(
       continue;
     }
 
-    const leaseUntil = new Date(now + (options.leaseMs ?? defaultLeaseMs));
+    // The lease outlasts the longest token call, so no second caller starts one meanwhile.
+    const leaseMs =
+      options.leaseMs ?? broker.config.identityTimeoutMs + leaseMarginMs;
+    const leaseUntil = new Date(now + leaseMs);
     const leaseId = randomUUID();
     const etag = await broker.grants.tryUpdate(current.grantId, current.etag, {
       leaseUntil,
@@ -258,6 +263,7 @@ async function recordFailure(
   leased: StoredGrant,
   error: IdentityError,
   log: NotifierLog,
+  failedTokenIssuedAt?: Date,
 ): Promise<RefreshOutcome> {
   const { entry, known } = classifyFailure(error);
   const now = new Date();
@@ -268,10 +274,17 @@ async function recordFailure(
   });
   let previousStatus: GrantStatus = leased.status;
 
+  let superseded = false;
   const stored = await updateGrant(broker.grants, leased, (current) => {
     previousStatus = current.status;
     const fields: Partial<Grant> = { ...endLease(current, leased.leaseId) };
     if (entry.kind === "operator") return fields;
+    // A sign-in stored a newer refresh token while the failed one was in use: the failure says
+    // nothing about the grant now.
+    superseded =
+      failedTokenIssuedAt !== undefined &&
+      current.refreshTokenIssuedAt > failedTokenIssuedAt;
+    if (superseded) return fields;
 
     fields.lastFailure = failure;
     fields.updatedAt = now;
@@ -294,6 +307,7 @@ async function recordFailure(
     return fields;
   });
 
+  if (superseded) return { kind: "skipped", reason: "leased_elsewhere" };
   const grant = stored ?? leased;
   if (stored !== undefined && stored.status !== previousStatus) {
     await announce(

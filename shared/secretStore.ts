@@ -12,7 +12,7 @@ import { hasStatus } from "./tables.js";
 /** Key Vault rejects secret values over 25 KB. */
 const maxSecretBytes = 25 * 1024;
 
-/** Key Vault has no (enabled) secret for the grant: deleted, purged or never written. */
+/** Key Vault has no secret for the grant: deleted, purged or never written. */
 export class MissingSecretError extends BrokerError {
   constructor(cause: unknown) {
     super(
@@ -31,11 +31,16 @@ export interface StoredRefreshToken {
 }
 
 export interface SecretStore {
-  /** Stores a refresh token as a new version of the grant's secret and returns the version id. */
+  /**
+   * Stores a refresh token as a new version of the grant's secret and returns the version id. With
+   * `recoverDeleted`, a soft-deleted secret is recovered first, because Key Vault rejects new
+   * versions of a deleted name; only a new sign-in asks for that, never a refresh racing a revoke.
+   */
   saveRefreshToken(
     grantId: string,
     refreshToken: string,
     issuedAt: Date,
+    options?: { recoverDeleted?: boolean },
   ): Promise<string>;
   /**
    * Reads the newest refresh token of a grant: the vault's latest version, unless the version the
@@ -90,23 +95,32 @@ export function createSecretStore(
   }
 
   return {
-    async saveRefreshToken(grantId, refreshToken, issuedAt) {
+    async saveRefreshToken(grantId, refreshToken, issuedAt, options = {}) {
       if (Buffer.byteLength(refreshToken, "utf8") > maxSecretBytes) {
         throw new BrokerError(
           "internal_error",
           "The refresh token is larger than Key Vault accepts.",
         );
       }
-      try {
-        const secret = await client.setSecret(
-          refreshTokenSecretName(grantId),
-          refreshToken,
-          {
-            contentType: "application/vnd.microsoft.refresh-token",
-            tags: { grant: grantId, issuedAt: issuedAt.toISOString() },
-          },
-        );
+      const name = refreshTokenSecretName(grantId);
+      const save = async () => {
+        const secret = await client.setSecret(name, refreshToken, {
+          contentType: "application/vnd.microsoft.refresh-token",
+          tags: { grant: grantId, issuedAt: issuedAt.toISOString() },
+        });
         return secret.properties.version ?? "";
+      };
+      try {
+        return await save();
+      } catch (error) {
+        if (!(options.recoverDeleted === true && hasStatus(error, 409))) {
+          throw toVaultError(error);
+        }
+      }
+      try {
+        const poller = await client.beginRecoverDeletedSecret(name);
+        await poller.pollUntilDone();
+        return await save();
       } catch (error) {
         throw toVaultError(error);
       }
@@ -116,6 +130,8 @@ export function createSecretStore(
       try {
         return await readNewest(grantId, indexed);
       } catch (error) {
+        // Only 404 means the secret is gone. A 403 may be a disabled version but also a missing role
+        // assignment, which must not mark every grant for a new sign-in.
         if (hasStatus(error, 404)) throw new MissingSecretError(error);
         throw toVaultError(error);
       }

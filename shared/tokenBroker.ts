@@ -6,10 +6,11 @@ import type { InvocationContext } from "@azure/functions";
 import type { Broker } from "./broker.js";
 import { cloudProfiles, type CloudName, type MailEndpoint } from "./cloud.js";
 import { BrokerError } from "./errors.js";
-import type { GrantFailure, StoredGrant } from "./grantStore.js";
+import type { GrantFailure, GrantStatus, StoredGrant } from "./grantStore.js";
 import { parseIdentifier, secretMatchesHash } from "./identifier.js";
 import { entryForReason } from "./failureCatalogue.js";
 import { refreshGrant, type RefreshOutcome } from "./refresher.js";
+import type { CachedToken } from "./tokenCache.js";
 import { describeCause } from "./http.js";
 import { normalizeSiteUrl } from "./validation.js";
 
@@ -26,7 +27,7 @@ export interface TokenResponse {
   sasl_xoauth2: string;
   imap: MailEndpoint;
   smtp: MailEndpoint;
-  /** `degraded` when refreshes have failed for days; the token is still good. */
+  /** `degraded` when refreshes have failed for days; the token served is still good. */
   status: "active" | "degraded";
 }
 
@@ -72,9 +73,52 @@ export async function exchangeToken(
       throw new BrokerError("site_mismatch", undefined, { field: "siteUrl" });
     }
   }
+  // The grant row is read on every request, so a revoke or a failed refresh takes effect at once
+  // even while a token for the grant is still in the cache.
   rejectUnservable(grant);
 
-  // NOTE: every exchange refreshes through Microsoft; no access token is cached between requests yet.
+  const cached = broker.tokens.getFresh(
+    grant.grantId,
+    broker.config.minTokenLifetimeMs,
+  );
+  const { token, status } =
+    cached !== undefined
+      ? { token: cached, status: grant.status }
+      : await broker.tokens.singleFlight(grant.grantId, () =>
+          renewToken(broker, context, grant),
+        );
+
+  const cloud = cloudProfiles[grant.cloud as CloudName] ?? broker.config.cloud;
+  const expiresOn = Math.floor(token.expiresOn.getTime() / 1000);
+  // Whole seconds left, rounded down, so a client never believes in a second the token lacks.
+  const expiresIn = Math.max(
+    0,
+    Math.floor((token.expiresOn.getTime() - Date.now()) / 1000),
+  );
+
+  return {
+    access_token: token.accessToken,
+    token_type: "Bearer",
+    expires_in: expiresIn,
+    expires_on: expiresOn,
+    xoauth2_user: grant.mailbox,
+    sasl_xoauth2: buildXoauth2String(grant.mailbox, token.accessToken),
+    imap: cloud.imap,
+    smtp: cloud.smtp,
+    status: status === "degraded" ? "degraded" : "active",
+  };
+}
+
+/**
+ * Refreshes the grant for a new access token and caches it. A new token with less than the minimum
+ * lifetime left is still returned, since Microsoft issued nothing longer, and the next request
+ * renews it.
+ */
+async function renewToken(
+  broker: Broker,
+  context: InvocationContext,
+  grant: StoredGrant,
+): Promise<{ token: CachedToken; status: GrantStatus }> {
   const outcome = await refreshGrant(
     broker,
     grant,
@@ -91,24 +135,12 @@ export async function exchangeToken(
   if (outcome.kind === "failed") throw failedRefreshError(context, outcome);
   rejectUnservable(outcome.grant);
 
-  const { result } = outcome;
-  const cloud = cloudProfiles[grant.cloud as CloudName] ?? broker.config.cloud;
-  const nowSeconds = Math.floor(Date.now() / 1000);
-  const expiresOn = Math.floor(result.expiresOn.getTime() / 1000);
-
-  return {
-    access_token: result.accessToken,
-    token_type: "Bearer",
-    expires_in: Math.max(0, expiresOn - nowSeconds),
-    expires_on: expiresOn,
-    xoauth2_user: grant.mailbox,
-    sasl_xoauth2: buildXoauth2String(grant.mailbox, result.accessToken),
-    imap: cloud.imap,
-    smtp: cloud.smtp,
-    // NOTE: a successful refresh here also ends `degraded`, so until tokens are served from a
-    // cache while refreshes fail, this is always `active`; the status endpoint shows `degraded`.
-    status: outcome.grant.status === "degraded" ? "degraded" : "active",
+  const token = {
+    accessToken: outcome.result.accessToken,
+    expiresOn: outcome.result.expiresOn,
   };
+  broker.tokens.set(grant.grantId, token);
+  return { token, status: outcome.grant.status };
 }
 
 /** Returns the error for a grant that cannot be served: revoked (410) or waiting for a sign-in (409). */

@@ -52,6 +52,7 @@ export class ControlState {
   private omitRefreshToken = false;
   private grantScopes: string[] | undefined;
   private nonce: string | undefined;
+  private tokenLifetimeSeconds: number | undefined;
   private resetConnection = false;
   private tokenRequestsInFlight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -139,19 +140,31 @@ export class ControlState {
   }
 
   /** Returns and clears the overrides for the next successful token response. */
+  tokenLifetimeNext(seconds: number): void {
+    this.tokenLifetimeSeconds = z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .parse(seconds);
+  }
+
   takeTokenOverrides(): {
     omitRefreshToken: boolean;
     grantScopes: string[] | undefined;
     nonce: string | undefined;
+    tokenLifetimeSeconds: number | undefined;
   } {
     const overrides = {
       omitRefreshToken: this.omitRefreshToken,
       grantScopes: this.grantScopes,
       nonce: this.nonce,
+      tokenLifetimeSeconds: this.tokenLifetimeSeconds,
     };
     this.omitRefreshToken = false;
     this.grantScopes = undefined;
     this.nonce = undefined;
+    this.tokenLifetimeSeconds = undefined;
     return overrides;
   }
 
@@ -167,6 +180,7 @@ export class ControlState {
     this.omitRefreshToken = false;
     this.grantScopes = undefined;
     this.nonce = undefined;
+    this.tokenLifetimeSeconds = undefined;
     this.resetConnection = false;
   }
 }
@@ -239,6 +253,11 @@ export async function handleControlRequest(
         break;
       case "waitForIdle":
         await control.waitForIdle();
+        break;
+      case "tokenLifetimeNext":
+        control.tokenLifetimeNext(
+          z.object({ seconds: z.number() }).parse(body).seconds,
+        );
         break;
       case "nonceNext":
         control.nonceNext(

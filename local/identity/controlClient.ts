@@ -12,6 +12,7 @@ export interface RemoteIdentityControl {
   omitRefreshTokenNext(): Promise<void>;
   grantScopesNext(scopes: string[]): Promise<void>;
   nonceNext(nonce: string): Promise<void>;
+  tokenLifetimeNext(seconds: number): Promise<void>;
   revokeAccount(username: string): Promise<void>;
   counts(): Promise<IdentityCounts>;
   resetCounts(): Promise<void>;
@@ -64,6 +65,8 @@ export function connectIdentityControl(url: string): RemoteIdentityControl {
     grantScopesNext: async (scopes) =>
       void (await call("grantScopesNext", { scopes })),
     nonceNext: async (nonce) => void (await call("nonceNext", { nonce })),
+    tokenLifetimeNext: async (seconds) =>
+      void (await call("tokenLifetimeNext", { seconds })),
     revokeAccount: async (username) =>
       void (await call("revokeAccount", { username })),
     counts: async () => (await call("counts")) as IdentityCounts,

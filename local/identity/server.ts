@@ -125,6 +125,8 @@ export interface IdentityControl {
   grantScopesNext(scopes: string[]): void;
   /** Next id token carries this nonce instead of the authorize request's. */
   nonceNext(nonce: string): void;
+  /** Next token response's access token lives this many seconds. */
+  tokenLifetimeNext(seconds: number): void;
   /** Makes every refresh token issued so far to the account fail with AADSTS50173. */
   revokeAccount(username: string): void;
   counts(): IdentityCounts;
@@ -248,6 +250,7 @@ function createControl(context: IdentityContext): IdentityControl {
     omitRefreshTokenNext: () => state.omitRefreshTokenNext(),
     grantScopesNext: (scopes) => state.grantScopesNext(scopes),
     nonceNext: (nonce) => state.nonceNext(nonce),
+    tokenLifetimeNext: (seconds) => state.tokenLifetimeNext(seconds),
     revokeAccount: (username) => {
       context.store.revokeAccount(username);
     },

@@ -475,7 +475,7 @@ async function buildTokenResponse(
   }
 
   // Entra ID access tokens last between 60 and 90 minutes, chosen at random.
-  const expiresIn = randomInt(3600, 5400);
+  const expiresIn = overrides.tokenLifetimeSeconds ?? randomInt(3600, 5400);
   const issuedAt = Math.floor(context.now() / 1000);
   const common = {
     issuerUrl: context.url,

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Broker } from "../../shared/broker.js";
 import { issueIdentifier } from "../../shared/identifier.js";
+import { IdentityError } from "../../shared/identityClient.js";
 import {
   connectMailbox,
   exchange,
   handlerOf,
   invoke,
+  signInWithoutBrowser,
   startTestStack,
   type TestStack,
 } from "../support/testStack.js";
@@ -183,6 +185,7 @@ describe("token-exchange", () => {
 
   it("token-exchange stores the rotated refresh token as a new version", async () => {
     const grantId = identifier.slice(6, 38);
+    broker.tokens.delete(grantId);
     const before = await broker.grants.get(grantId);
     const oldToken = await broker.secrets.readRefreshToken(grantId);
 
@@ -215,6 +218,7 @@ describe("token-exchange", () => {
 
   it("token-exchange answers 503 with Retry-After when Microsoft is unavailable", async () => {
     const grantId = identifier.slice(6, 38);
+    broker.tokens.delete(grantId);
     const before = await broker.grants.get(grantId);
     stack.identity.control.failNext({
       endpoint: "token",
@@ -251,6 +255,57 @@ describe("token-exchange", () => {
     expect(body.remedy).toContain("Sign in again");
     expect((await broker.grants.get(grantId))?.status).toBe("reauth_required");
     expect(stack.identity.control.counts().refreshToken).toBe(0);
+  });
+
+  it("sign-in again after a missing refresh token works", async () => {
+    const email = "missing.again@contoso.example";
+    const missingIdentifier = await connectMailbox(stack, broker, {
+      siteUrl,
+      email,
+    });
+    await broker.secrets.deleteRefreshToken(missingIdentifier.slice(6, 38));
+    expect((await exchange(broker, missingIdentifier)).response.status).toBe(
+      409,
+    );
+
+    const steps = await signInWithoutBrowser(stack, broker, { siteUrl, email });
+    expect(steps.callback.response.status).toBe(303);
+
+    const exchanged = await exchange(broker, missingIdentifier);
+    expect(exchanged.response.status).toBe(200);
+  });
+
+  it("failing refresh does not undo a sign-in made meanwhile", async () => {
+    const email = "restored.meanwhile@contoso.example";
+    const racingIdentifier = await connectMailbox(stack, broker, {
+      siteUrl,
+      email,
+    });
+    const grantId = racingIdentifier.slice(6, 38);
+    let signedInMeanwhile = false;
+
+    // The refresh sends the old token; while Microsoft is answering, the mailbox signs in again on
+    // another instance, and only then does the answer arrive: AADSTS50173 for the old token.
+    const racing = stack.createBroker();
+    racing.identity = {
+      ...racing.identity,
+      refresh: async () => {
+        const steps = await signInWithoutBrowser(stack, broker, {
+          siteUrl,
+          email,
+        });
+        signedInMeanwhile = steps.callback.response.status === 303;
+        throw new IdentityError("invalid_grant", 50173, false);
+      },
+    };
+    const exchanged = await exchange(racing, racingIdentifier);
+
+    expect(signedInMeanwhile).toBe(true);
+    expect(exchanged.response.status).toBe(503);
+    expect((await broker.grants.get(grantId))?.status).toBe("active");
+    expect((await exchange(broker, racingIdentifier)).response.status).toBe(
+      200,
+    );
   });
 
   it("token-exchange logs no token or identifier", async () => {

@@ -339,6 +339,8 @@ describe("loadConfig", () => {
         "REFRESH_SCHEDULE",
         "REFRESH_AFTER_HOURS",
         "IDENTITY_TIMEOUT_SECONDS",
+        "MIN_TOKEN_LIFETIME_MINUTES",
+        "TOKEN_CACHE_SIZE",
         "REFRESH_CONCURRENCY",
         "DEGRADED_AFTER_DAYS",
         "NOTIFY_WEBHOOK_URL",
