@@ -11,7 +11,7 @@ import {
   readBearerToken,
   respondWithErrors,
 } from "../shared/http.js";
-import { authenticateGrant } from "../shared/tokenBroker.js";
+import { authenticateGrant, readClientAddress } from "../shared/tokenBroker.js";
 import type { RouteDefinition } from "./route.js";
 
 /**
@@ -25,7 +25,11 @@ export function createRevokeTokenHandler(broker: Broker): HttpHandler {
     context: InvocationContext,
   ): Promise<HttpResponseInit> {
     return respondWithErrors(context, async () => {
-      const grant = await authenticateGrant(broker, readBearerToken(request));
+      const grant = await authenticateGrant(
+        broker,
+        readBearerToken(request),
+        readClientAddress(request),
+      );
       const revoked = await revokeGrant(broker, grant, context);
       context.info("grant revoked", { grant_id: grant.grantId });
       return jsonResponse(200, describeGrantStatus(revoked));

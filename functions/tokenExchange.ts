@@ -12,7 +12,7 @@ import {
   readJsonObject,
   respondWithErrors,
 } from "../shared/http.js";
-import { exchangeToken } from "../shared/tokenBroker.js";
+import { exchangeToken, readClientAddress } from "../shared/tokenBroker.js";
 import type { RouteDefinition } from "./route.js";
 
 /**
@@ -33,6 +33,7 @@ export function createTokenExchangeHandler(broker: Broker): HttpHandler {
         context,
         identifier,
         body?.siteUrl,
+        readClientAddress(request),
       );
       return jsonResponse(200, token);
     });

@@ -11,7 +11,7 @@ import {
   respondWithErrors,
 } from "../shared/http.js";
 import { describeGrantStatus } from "../shared/grantLifecycle.js";
-import { authenticateGrant } from "../shared/tokenBroker.js";
+import { authenticateGrant, readClientAddress } from "../shared/tokenBroker.js";
 import type { RouteDefinition } from "./route.js";
 
 /**
@@ -25,7 +25,11 @@ export function createTokenStatusHandler(broker: Broker): HttpHandler {
     context: InvocationContext,
   ): Promise<HttpResponseInit> {
     return respondWithErrors(context, async () => {
-      const grant = await authenticateGrant(broker, readBearerToken(request));
+      const grant = await authenticateGrant(
+        broker,
+        readBearerToken(request),
+        readClientAddress(request),
+      );
       return jsonResponse(200, describeGrantStatus(grant));
     });
   };

@@ -8,6 +8,7 @@ import type { BrokerConfig } from "./config.js";
 import { createGrantStore, type GrantStore } from "./grantStore.js";
 import { createIdentityClient, type IdentityClient } from "./identityClient.js";
 import { createNotifier, type Notifier } from "./notifier.js";
+import { createRateLimiter, type RateLimiter } from "./rateLimiter.js";
 import { createTokenCache, type TokenCache } from "./tokenCache.js";
 import { createSecretStore, type SecretStore } from "./secretStore.js";
 import { createSignInStore, type SignInStore } from "./signInStore.js";
@@ -22,6 +23,11 @@ export interface Broker {
   identity: IdentityClient;
   notifier: Notifier;
   tokens: TokenCache;
+  limits: {
+    failedByAddress: RateLimiter;
+    failedByGrant: RateLimiter;
+    refreshesByGrant: RateLimiter;
+  };
 }
 
 /** Longest wait between two webhook attempts. */
@@ -40,6 +46,20 @@ export function createBroker(config: BrokerConfig): Broker {
     secrets: createSecretStore(config.keyVaultUrl, credential),
     identity: createIdentityClient(config),
     tokens: createTokenCache(config.tokenCacheSize),
+    limits: {
+      failedByAddress: createRateLimiter({
+        limit: config.limits.failedPerAddress,
+        windowMs: config.limits.failedWindowMs,
+      }),
+      failedByGrant: createRateLimiter({
+        limit: config.limits.failedPerGrant,
+        windowMs: config.limits.failedWindowMs,
+      }),
+      refreshesByGrant: createRateLimiter({
+        limit: config.limits.refreshesPerGrantPerMinute,
+        windowMs: 60_000,
+      }),
+    },
     // Deliveries are awaited by refreshes, sign-ins and revokes, so a receiver that is down may
     // hold one for 13 seconds at most: three 3-second tries and two waits of at most 2 seconds,
     // whatever Retry-After the receiver sends.

@@ -34,6 +34,15 @@ export interface BrokerConfig {
   minTokenLifetimeMs: number;
   /** Access tokens kept in memory by one instance, least recently used dropped first. */
   tokenCacheSize: number;
+  limits: {
+    /** Failed identifier attempts one client address may make per window before a 429. */
+    failedPerAddress: number;
+    /** Failed attempts against one grant per window before a 429. */
+    failedPerGrant: number;
+    failedWindowMs: number;
+    /** Token renewals of one grant per minute, whatever the callers do. */
+    refreshesPerGrantPerMinute: number;
+  };
   refresh: {
     /** NCRONTAB schedule of the refresh timer, in UTC. */
     schedule: string;
@@ -158,6 +167,10 @@ const schema = z.object({
   IDENTITY_TIMEOUT_SECONDS: integerSetting(1, 120, 15),
   MIN_TOKEN_LIFETIME_MINUTES: integerSetting(5, 60, 15),
   TOKEN_CACHE_SIZE: integerSetting(100, 1_000_000, 10_000),
+  FAILED_ATTEMPTS_PER_ADDRESS: integerSetting(1, 10_000, 30),
+  FAILED_ATTEMPTS_PER_GRANT: integerSetting(1, 10_000, 10),
+  FAILED_ATTEMPTS_WINDOW_SECONDS: integerSetting(1, 86_400, 600),
+  MAX_REFRESHES_PER_GRANT_PER_MINUTE: integerSetting(1, 600, 6),
   REFRESH_CONCURRENCY: integerSetting(1, 64, 8),
   DEGRADED_AFTER_DAYS: integerSetting(1, 60, 3),
   NOTIFY_WEBHOOK_URL: optionalText.pipe(serviceUrl.optional()),
@@ -211,6 +224,12 @@ export function loadConfig(
     identityTimeoutMs: valid.IDENTITY_TIMEOUT_SECONDS * 1000,
     minTokenLifetimeMs: valid.MIN_TOKEN_LIFETIME_MINUTES * 60_000,
     tokenCacheSize: valid.TOKEN_CACHE_SIZE,
+    limits: {
+      failedPerAddress: valid.FAILED_ATTEMPTS_PER_ADDRESS,
+      failedPerGrant: valid.FAILED_ATTEMPTS_PER_GRANT,
+      failedWindowMs: valid.FAILED_ATTEMPTS_WINDOW_SECONDS * 1000,
+      refreshesPerGrantPerMinute: valid.MAX_REFRESHES_PER_GRANT_PER_MINUTE,
+    },
     refresh: {
       schedule: valid.REFRESH_SCHEDULE,
       afterHours: valid.REFRESH_AFTER_HOURS,

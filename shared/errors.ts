@@ -67,6 +67,11 @@ export const errorCatalogue = {
     status: 503,
     message: "The Microsoft identity platform could not be reached.",
   },
+  rate_limited: {
+    status: 429,
+    message:
+      "Too many requests; wait for the time in Retry-After and try again.",
+  },
   refresh_in_progress: {
     status: 503,
     message: "Another request is refreshing this grant's token; retry shortly.",

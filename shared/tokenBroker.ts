@@ -2,7 +2,7 @@
  * Token exchange: turns an EQuIS site's identifier into a current access token for its mailbox,
  * with everything the site needs to authenticate by IMAP or SMTP with SASL XOAUTH2.
  */
-import type { InvocationContext } from "@azure/functions";
+import type { HttpRequest, InvocationContext } from "@azure/functions";
 import type { Broker } from "./broker.js";
 import { cloudProfiles, type CloudName, type MailEndpoint } from "./cloud.js";
 import { BrokerError } from "./errors.js";
@@ -46,12 +46,36 @@ export function buildXoauth2String(user: string, accessToken: string): string {
 export async function authenticateGrant(
   broker: Broker,
   identifierText: string | undefined,
+  clientAddress = "unknown",
+): Promise<StoredGrant> {
+  // An address over its limit of failed attempts is turned away before any storage call.
+  const blockedFor =
+    broker.limits.failedByAddress.retryAfterSeconds(clientAddress);
+  if (blockedFor > 0) throw rateLimited(blockedFor);
+
+  try {
+    return await findGrant(broker, identifierText);
+  } catch (error) {
+    if (!(error instanceof BrokerError) || error.status !== 401) throw error;
+    const waitSeconds = broker.limits.failedByAddress.record(clientAddress);
+    throw waitSeconds > 0 ? rateLimited(waitSeconds) : error;
+  }
+}
+
+async function findGrant(
+  broker: Broker,
+  identifierText: string | undefined,
 ): Promise<StoredGrant> {
   if (identifierText === undefined) throw new BrokerError("missing_identifier");
   const { grantId, secret } = parseIdentifier(identifierText);
 
   const grant = await broker.grants.get(grantId);
   if (grant === undefined || !secretMatchesHash(secret, grant.identifierHash)) {
+    // Wrong secrets for a known grant are capped too, but never lock out the right one.
+    if (grant !== undefined) {
+      const waitSeconds = broker.limits.failedByGrant.record(grantId);
+      if (waitSeconds > 0) throw rateLimited(waitSeconds);
+    }
     throw new BrokerError("unknown_identifier", undefined, {
       remedy:
         "Check the identifier entered as the mail password in EQuIS, or sign in again on the sign-in page for a new one.",
@@ -60,13 +84,33 @@ export async function authenticateGrant(
   return grant;
 }
 
+function rateLimited(retryAfterSeconds: number): BrokerError {
+  return new BrokerError("rate_limited", undefined, {
+    retryAfterSeconds,
+    remedy:
+      "Check the identifier entered in EQuIS; repeated failed attempts are refused for a while.",
+  });
+}
+
+/**
+ * Returns the client's address for rate limiting: the last X-Forwarded-For entry, the one the
+ * nearest proxy (the Functions front end) added, without a port.
+ */
+export function readClientAddress(request: HttpRequest): string {
+  const forwarded = request.headers.get("x-forwarded-for") ?? "";
+  const last = forwarded.split(",").at(-1)?.trim() ?? "";
+  const withoutPort = /^\[?([0-9a-fA-F:.]+?)\]?(?::\d+)?$/.exec(last)?.[1];
+  return withoutPort ?? (last === "" ? "unknown" : last);
+}
+
 export async function exchangeToken(
   broker: Broker,
   context: InvocationContext,
   identifierText: string | undefined,
   siteUrlInput: unknown,
+  clientAddress?: string,
 ): Promise<TokenResponse> {
-  const grant = await authenticateGrant(broker, identifierText);
+  const grant = await authenticateGrant(broker, identifierText, clientAddress);
   if (siteUrlInput !== undefined) {
     const siteUrl = normalizeSiteUrl(siteUrlInput, broker.config.siteAllowlist);
     if (siteUrl !== grant.siteUrl) {
@@ -119,6 +163,10 @@ async function renewToken(
   context: InvocationContext,
   grant: StoredGrant,
 ): Promise<{ token: CachedToken; status: GrantStatus }> {
+  // A ceiling on renewals per grant, however many callers ask and however short the tokens are.
+  const waitSeconds = broker.limits.refreshesByGrant.record(grant.grantId);
+  if (waitSeconds > 0) throw rateLimited(waitSeconds);
+
   const outcome = await refreshGrant(
     broker,
     grant,
