@@ -18,7 +18,7 @@ interface CheckResult {
 
 /**
  * GET /api/health: liveness, and whether Table Storage, Key Vault and the identity platform's
- * metadata answer. It reports no secret, setting or personal data.
+ * metadata respond. It reports no secret, setting or personal data.
  */
 export function createHealthHandler(broker: Broker): HttpHandler {
   return async function health(
@@ -64,7 +64,8 @@ async function fetchMetadata(url: string): Promise<void> {
     signal: AbortSignal.timeout(probeTimeoutMs),
   });
   await response.body?.cancel();
-  if (!response.ok) throw new Error(`metadata answered ${response.status}`);
+  if (!response.ok)
+    throw new Error(`metadata request failed with ${response.status}`);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -3,8 +3,8 @@ import type { Broker } from "../shared/broker.js";
 import { runRefreshSweep } from "../shared/refreshSweep.js";
 
 /**
- * The refresh timer: refreshes grants whose refresh token is older than REFRESH_AFTER_HOURS, on
- * the UTC schedule REFRESH_SCHEDULE. It does not run on start-up, so restarts and scale-out do
+ * Creates the refresh timer's handler. It refreshes grants not refreshed for REFRESH_AFTER_HOURS,
+ * on the UTC schedule REFRESH_SCHEDULE. It does not run on start-up, so restarts and scale-out do
  * not start extra runs. Overlapping runs are safe because each grant is leased before a refresh.
  */
 export function createRefreshTimerHandler(broker: Broker) {

@@ -367,7 +367,7 @@ function showIdentifier(identifier, status) {
 }
 
 // Replaces the identifier of a grant that this sign-in restored. The old one
-// stops working, so the button is offered only when the person asks for it.
+// stops working, so the button is offered only on request.
 async function requestNewIdentifier() {
   clearErrors();
   newIdentifierButton.disabled = true;

@@ -30,7 +30,7 @@ export interface Broker {
   };
 }
 
-/** Longest wait between two webhook attempts. */
+/** Maximum wait between two webhook attempts. */
 const maxNotifyWaitMs = 2_000;
 
 export function createBroker(config: BrokerConfig): Broker {

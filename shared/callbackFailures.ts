@@ -1,6 +1,6 @@
 /**
  * Pages shown when a sign-in cannot finish: every reason the callback can stop for, with a
- * status, a title, what happened and the next step, in words a mail administrator knows.
+ * status, a title, what happened and the next step, in words a mail administrator understands.
  */
 
 export interface CallbackFailure {
@@ -130,7 +130,7 @@ export const callbackFailures = {
   microsoft_unavailable: {
     status: 503,
     title: "Microsoft could not be reached",
-    message: "The Microsoft sign-in service did not answer in time.",
+    message: "The Microsoft sign-in service did not respond in time.",
     nextStep: "Wait a minute, then sign in again.",
   },
   unexpected_error: {

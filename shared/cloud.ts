@@ -39,7 +39,7 @@ export const cloudProfiles: Record<CloudName, CloudProfile> = {
   },
 };
 
-/** The IMAP and SMTP scopes of a cloud, without `offline_access`. */
+/** Returns the IMAP and SMTP scopes of a cloud, without `offline_access`. */
 export function mailScopes(cloud: CloudProfile): string[] {
   return [
     `${cloud.outlookResource}/IMAP.AccessAsUser.All`,

@@ -104,7 +104,7 @@ function isValidSchedule(schedule: string): boolean {
   }
 }
 
-/** An integer setting; an empty value takes the default. */
+/** Builds the schema of an integer setting, where an empty value takes the default. */
 function integerSetting(min: number, max: number, fallback: number) {
   return z.preprocess(
     (value) =>

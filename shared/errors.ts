@@ -95,7 +95,7 @@ export interface BrokerErrorDetails {
   reason?: string;
   /** AADSTS number reported by the Microsoft identity platform. */
   aadsts?: number;
-  /** What the caller should do next. */
+  /** Next step for the caller. */
   remedy?: string;
   /** Seconds to wait before retrying; sent as Retry-After. */
   retryAfterSeconds?: number;

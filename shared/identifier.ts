@@ -1,5 +1,5 @@
 /**
- * Token identifiers: what an EQuIS site holds as its mail password and sends to token-exchange.
+ * Token identifiers: what an EQuIS site keeps as its mail password and sends to token-exchange.
  *
  * Format: `m365b_` + grant id (32 hex digits) + secret (32 random bytes, base64url, 43 characters)
  * + checksum (CRC-32 of everything before it, base64url, 6 characters): 87 characters of

@@ -279,8 +279,8 @@ async function recordFailure(
     previousStatus = current.status;
     const fields: Partial<Grant> = { ...endLease(current, leased.leaseId) };
     if (entry.kind === "operator") return fields;
-    // A sign-in stored a newer refresh token while the failed one was in use: the failure says
-    // nothing about the grant now.
+    // A sign-in stored a newer refresh token while the failed one was in use, so the failure is
+    // about a token the grant no longer uses.
     superseded =
       failedTokenIssuedAt !== undefined &&
       current.refreshTokenIssuedAt > failedTokenIssuedAt;

@@ -34,7 +34,7 @@ export interface SecretStore {
   /**
    * Stores a refresh token as a new version of the grant's secret and returns the version id. With
    * `recoverDeleted`, a soft-deleted secret is recovered first, because Key Vault rejects new
-   * versions of a deleted name; only a new sign-in asks for that, never a refresh racing a revoke.
+   * versions of a deleted name; only a new sign-in requests that, never a refresh racing a revoke.
    */
   saveRefreshToken(
     grantId: string,

@@ -55,7 +55,7 @@ function createTableClient(
 ): TableClient {
   if ("connectionString" in config.tables) {
     const options: TableServiceClientOptions = {
-      // Azurite serves plain http; the SDK sends nothing over http unless told to.
+      // Azurite serves plain http; the SDK sends nothing over http unless this option allows it.
       allowInsecureConnection:
         /TableEndpoint=http:\/\/(127\.0\.0\.1|localhost)[:/]/i.test(
           config.tables.connectionString,
@@ -70,7 +70,7 @@ function createTableClient(
   return new TableClient(config.tables.endpoint, tableName, credential);
 }
 
-/** Checks that the Table service answers, for the health function. */
+/** Checks that the Table service responds, for the health function. */
 export async function probeTables(tables: BrokerTables): Promise<void> {
   await tables.ensureCreated();
   const page = tables.grants
