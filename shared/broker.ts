@@ -42,7 +42,9 @@ export function createBroker(config: BrokerConfig): Broker {
     config,
     tables,
     signIns: createSignInStore(tables.signIns, ensureTables),
-    grants: createGrantStore(tables.grants, ensureTables),
+    grants: createGrantStore(tables.grants, ensureTables, {
+      recentRows: config.tokenCacheSize,
+    }),
     secrets: createSecretStore(config.keyVaultUrl, credential),
     identity: createIdentityClient(config),
     tokens: createTokenCache(config.tokenCacheSize),

@@ -34,6 +34,12 @@ export interface BrokerConfig {
   minTokenLifetimeMs: number;
   /** Access tokens kept in memory by one instance, least recently used dropped first. */
   tokenCacheSize: number;
+  /**
+   * How long token-exchange trusts a grant row this instance read or wrote before reading it
+   * again; a revoke made through another instance takes effect within this time. 0 reads it on
+   * every request.
+   */
+  grantCacheMs: number;
   limits: {
     /** Failed identifier attempts one client address may make per window before a 429. */
     failedPerAddress: number;
@@ -167,6 +173,7 @@ const schema = z.object({
   IDENTITY_TIMEOUT_SECONDS: integerSetting(1, 120, 15),
   MIN_TOKEN_LIFETIME_MINUTES: integerSetting(5, 60, 15),
   TOKEN_CACHE_SIZE: integerSetting(100, 1_000_000, 10_000),
+  GRANT_CACHE_SECONDS: integerSetting(0, 300, 10),
   FAILED_ATTEMPTS_PER_ADDRESS: integerSetting(1, 10_000, 30),
   FAILED_ATTEMPTS_PER_GRANT: integerSetting(1, 10_000, 10),
   FAILED_ATTEMPTS_WINDOW_SECONDS: integerSetting(1, 86_400, 600),
@@ -224,6 +231,7 @@ export function loadConfig(
     identityTimeoutMs: valid.IDENTITY_TIMEOUT_SECONDS * 1000,
     minTokenLifetimeMs: valid.MIN_TOKEN_LIFETIME_MINUTES * 60_000,
     tokenCacheSize: valid.TOKEN_CACHE_SIZE,
+    grantCacheMs: valid.GRANT_CACHE_SECONDS * 1000,
     limits: {
       failedPerAddress: valid.FAILED_ATTEMPTS_PER_ADDRESS,
       failedPerGrant: valid.FAILED_ATTEMPTS_PER_GRANT,

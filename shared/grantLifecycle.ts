@@ -120,7 +120,10 @@ export async function revokeGrant(
   return revoked;
 }
 
-/** Issues a new identifier for a grant; the old one stops working at once. */
+/**
+ * Issues a new identifier for a grant. The old one stops working at once through this instance and
+ * within GRANT_CACHE_SECONDS through the others.
+ */
 export async function replaceIdentifier(
   broker: Broker,
   grant: StoredGrant,

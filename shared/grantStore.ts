@@ -65,6 +65,11 @@ const mailboxRow = "mailbox";
 
 export interface GrantStore {
   get(grantId: string): Promise<StoredGrant | undefined>;
+  /**
+   * Returns the grant as this instance last read or wrote it, if that was less than `maxAgeMs`
+   * ago, without a storage call. An unknown grant is never remembered.
+   */
+  recent(grantId: string, maxAgeMs: number): StoredGrant | undefined;
   /** Creates a grant; returns false when one with that id exists. */
   tryCreate(grant: Grant): Promise<boolean>;
   /**
@@ -97,26 +102,41 @@ export interface GrantStore {
   ): Promise<string>;
 }
 
+export interface GrantStoreOptions {
+  /** Grant rows remembered for `getRecent`, least recently used dropped first. */
+  recentRows: number;
+}
+
 export function createGrantStore(
   table: TableClient,
   ensureTables: () => Promise<void>,
+  options: GrantStoreOptions = { recentRows: 10_000 },
 ): GrantStore {
-  return {
-    async get(grantId) {
-      await ensureTables();
-      try {
-        const entity = await table.getEntity<Grant>(
-          grantKey(grantId),
-          grantRow,
-        );
-        return { ...entity, etag: entity.etag };
-      } catch (error) {
-        if (hasStatus(error, 404)) return undefined;
-        throw toStorageError(error);
+  const recent = createRecentRows(options.recentRows);
+
+  async function read(grantId: string): Promise<StoredGrant | undefined> {
+    await ensureTables();
+    try {
+      const entity = await table.getEntity<Grant>(grantKey(grantId), grantRow);
+      const grant = { ...entity, etag: entity.etag };
+      recent.remember(grant);
+      return grant;
+    } catch (error) {
+      if (hasStatus(error, 404)) {
+        recent.forget(grantId);
+        return undefined;
       }
-    },
+      throw toStorageError(error);
+    }
+  }
+
+  return {
+    get: read,
+
+    recent: (grantId, maxAgeMs) => recent.lookUp(grantId, maxAgeMs),
 
     async tryCreate(grant) {
+      recent.forget(grant.grantId);
       try {
         await table.createEntity({
           partitionKey: grantKey(grant.grantId),
@@ -141,8 +161,12 @@ export function createGrantStore(
           "Merge",
           { etag },
         );
-        return response.etag ?? "";
+        const newEtag = response.etag ?? "";
+        recent.applyChange(grantId, etag, change, newEtag);
+        return newEtag;
       } catch (error) {
+        // A failed write may still have reached storage, so the remembered row is not trusted.
+        recent.forget(grantId);
         if (hasStatus(error, 412) || hasStatus(error, 404)) return undefined;
         throw toStorageError(error);
       }
@@ -211,6 +235,55 @@ export function createGrantStore(
       } catch (error) {
         throw toStorageError(error);
       }
+    },
+  };
+}
+
+/**
+ * Grant rows as this instance last read or wrote them, with when. A write through this instance
+ * updates the remembered row only when it was made against the remembered ETag; any other write
+ * makes the row be read again.
+ */
+function createRecentRows(maxRows: number) {
+  const rows = new Map<string, { grant: StoredGrant; at: number }>();
+
+  function remember(grant: StoredGrant): void {
+    rows.delete(grant.grantId);
+    rows.set(grant.grantId, { grant, at: Date.now() });
+    while (rows.size > maxRows) {
+      const oldest = rows.keys().next().value;
+      if (oldest === undefined) break;
+      rows.delete(oldest);
+    }
+  }
+
+  return {
+    remember,
+
+    lookUp(grantId: string, maxAgeMs: number): StoredGrant | undefined {
+      const row = rows.get(grantId);
+      if (row === undefined || Date.now() - row.at >= maxAgeMs)
+        return undefined;
+      return row.grant;
+    },
+
+    applyChange(
+      grantId: string,
+      etag: string,
+      change: Partial<Grant>,
+      newEtag: string,
+    ): void {
+      const row = rows.get(grantId);
+      if (row === undefined) return;
+      if (row.grant.etag !== etag || newEtag === "") {
+        rows.delete(grantId);
+        return;
+      }
+      remember({ ...row.grant, ...withoutUndefined(change), etag: newEtag });
+    },
+
+    forget(grantId: string): void {
+      rows.delete(grantId);
     },
   };
 }

@@ -42,11 +42,15 @@ export function buildXoauth2String(user: string, accessToken: string): string {
   ).toString("base64");
 }
 
-/** Finds the grant an identifier names; a malformed identifier is rejected with no storage call. */
+/**
+ * Finds the grant an identifier names; a malformed identifier is rejected with no storage call. A
+ * grant row this instance read less than `maxAgeMs` ago is used without reading it again.
+ */
 export async function authenticateGrant(
   broker: Broker,
   identifierText: string | undefined,
   clientAddress = "unknown",
+  maxAgeMs = 0,
 ): Promise<StoredGrant> {
   // An address over its limit of failed attempts is turned away before any storage call.
   const blockedFor =
@@ -54,7 +58,7 @@ export async function authenticateGrant(
   if (blockedFor > 0) throw rateLimited(blockedFor);
 
   try {
-    return await findGrant(broker, identifierText);
+    return await findGrant(broker, identifierText, maxAgeMs);
   } catch (error) {
     if (!(error instanceof BrokerError) || error.status !== 401) throw error;
     const waitSeconds = broker.limits.failedByAddress.record(clientAddress);
@@ -65,9 +69,21 @@ export async function authenticateGrant(
 async function findGrant(
   broker: Broker,
   identifierText: string | undefined,
+  maxAgeMs: number,
 ): Promise<StoredGrant> {
   if (identifierText === undefined) throw new BrokerError("missing_identifier");
   const { grantId, secret } = parseIdentifier(identifierText);
+
+  // Only a row that lets the request through is taken from memory. Anything else is read again,
+  // so an identifier issued or a grant restored through another instance works at once.
+  const remembered = broker.grants.recent(grantId, maxAgeMs);
+  if (
+    remembered !== undefined &&
+    secretMatchesHash(secret, remembered.identifierHash) &&
+    grantStatusError(remembered) === undefined
+  ) {
+    return remembered;
+  }
 
   const grant = await broker.grants.get(grantId);
   if (grant === undefined || !secretMatchesHash(secret, grant.identifierHash)) {
@@ -110,15 +126,20 @@ export async function exchangeToken(
   siteUrlInput: unknown,
   clientAddress?: string,
 ): Promise<TokenResponse> {
-  const grant = await authenticateGrant(broker, identifierText, clientAddress);
+  const grant = await authenticateGrant(
+    broker,
+    identifierText,
+    clientAddress,
+    broker.config.grantCacheMs,
+  );
   if (siteUrlInput !== undefined) {
     const siteUrl = normalizeSiteUrl(siteUrlInput, broker.config.siteAllowlist);
     if (siteUrl !== grant.siteUrl) {
       throw new BrokerError("site_mismatch", undefined, { field: "siteUrl" });
     }
   }
-  // The grant row is read on every request, so a revoke or a failed refresh takes effect at once
-  // even while a token for the grant is still in the cache.
+  // The grant row is at most GRANT_CACHE_SECONDS old, so a revoke or a failed refresh takes effect
+  // within that time even while a token for the grant is still in the cache.
   rejectUnservable(grant);
 
   const cached = broker.tokens.getFresh(

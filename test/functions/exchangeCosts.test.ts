@@ -75,7 +75,7 @@ describe("exchange costs", () => {
     expect(totalKeyVaultCalls()).toBe(0);
   });
 
-  it("warm exchange costs one table read", async () => {
+  it("warm exchange costs no storage or token call", async () => {
     const broker = stack.createBroker();
     const identifier = await connectMailbox(stack, broker, {
       siteUrl,
@@ -86,11 +86,45 @@ describe("exchange costs", () => {
     stack.keyVault.control.resetCounts();
     stack.identity.control.resetCounts();
 
-    expect((await exchange(broker, identifier)).response.status).toBe(200);
+    for (let index = 0; index < 5; index++) {
+      expect((await exchange(broker, identifier)).response.status).toBe(200);
+    }
 
-    expect(table.count()).toBe(1);
+    expect(table.count()).toBe(0);
     expect(totalKeyVaultCalls()).toBe(0);
     expect(stack.identity.control.counts().token).toBe(0);
+  });
+
+  it("GRANT_CACHE_SECONDS=0 reads the grant row on every exchange", async () => {
+    const broker = stack.createBroker({ GRANT_CACHE_SECONDS: "0" });
+    const identifier = await connectMailbox(stack, broker, {
+      siteUrl,
+      email: "uncached.costs@contoso.example",
+    });
+    await exchange(broker, identifier);
+    const table = countTableRequests(broker);
+    stack.keyVault.control.resetCounts();
+
+    for (let index = 0; index < 3; index++) {
+      expect((await exchange(broker, identifier)).response.status).toBe(200);
+    }
+
+    expect(table.count()).toBe(3);
+    expect(totalKeyVaultCalls()).toBe(0);
+  });
+
+  it("a wrong secret for a remembered grant still costs one read", async () => {
+    const broker = stack.createBroker();
+    const identifier = await connectMailbox(stack, broker, {
+      siteUrl,
+      email: "wrong.remembered@contoso.example",
+    });
+    await exchange(broker, identifier);
+    const table = countTableRequests(broker);
+
+    const wrongSecret = issueIdentifier(identifier.slice(6, 38)).identifier;
+    expect((await exchange(broker, wrongSecret)).response.status).toBe(401);
+    expect(table.count()).toBe(1);
   });
 
   it("two instances under load keep the newest refresh token", async () => {
