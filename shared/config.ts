@@ -54,7 +54,7 @@ export interface BrokerConfig {
     schedule: string;
     /** A refresh token older than this is refreshed by the timer. */
     afterHours: number;
-    /** Grants refreshed at once by one timer run. */
+    /** Token requests one timer run makes at once; twice as many grants are in progress. */
     concurrency: number;
     /** Days without a successful refresh after which a grant is flagged `degraded`. */
     degradedAfterDays: number;

@@ -15,10 +15,12 @@ import type { StoredGrant } from "./grantStore.js";
 import { describeCause } from "./http.js";
 import type { IdentityError } from "./identityClient.js";
 import {
+  createSlots,
   isDue,
   refreshGrant,
   type RefreshOptions,
   type RefreshOutcome,
+  type Slots,
 } from "./refresher.js";
 
 export interface SweepOptions {
@@ -65,6 +67,9 @@ interface SweepRun {
   summary: SweepSummary;
   /** Grants whose refresh token was issued after this are not due. */
   dueBefore: Date;
+  tokenSlots: Slots;
+  /** Set once the broker's own credential is rejected: no further token calls. */
+  stop: { requested: boolean };
 }
 
 /** A failed attempt that is worth repeating. */
@@ -97,16 +102,22 @@ export async function runRefreshSweep(
     durationMs: 0,
     pastDue: options.pastDue,
   };
+  // REFRESH_CONCURRENCY bounds the token calls, which is what Microsoft sees. Twice as many grants
+  // are in progress, so their Key Vault and Table work runs while other grants' calls do.
+  const concurrency = broker.config.refresh.concurrency;
+  const pool = createPool(concurrency * 2);
+  const tokenSlots = createSlots(concurrency);
   const run: SweepRun = {
     broker,
     context,
     options,
     summary,
+    tokenSlots,
+    stop: { requested: false },
     dueBefore: new Date(
       started - broker.config.refresh.afterHours * 60 * 60_000,
     ),
   };
-  const pool = createPool(broker.config.refresh.concurrency);
 
   try {
     for await (const page of broker.grants.listPages()) {
@@ -190,7 +201,13 @@ async function attemptRefresh(
     outcome = await refreshGrant(
       broker,
       grant,
-      { waitForLease: false, ...options.refresh, dueBefore: run.dueBefore },
+      {
+        waitForLease: false,
+        ...options.refresh,
+        dueBefore: run.dueBefore,
+        tokenSlots: run.tokenSlots,
+        stop: run.stop,
+      },
       context,
     );
   } catch (error) {
@@ -220,7 +237,8 @@ async function attemptRefresh(
     return undefined;
   }
   if (outcome.kind === "skipped") {
-    summary.skipped += 1;
+    if (outcome.reason === "run_stopped") summary.notAttempted += 1;
+    else summary.skipped += 1;
     return undefined;
   }
 

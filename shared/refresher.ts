@@ -31,11 +31,49 @@ export interface RefreshOptions {
    * because the grant it listed may have been refreshed by another run before the lease is taken.
    */
   dueBefore?: Date;
+  /**
+   * Bounds the token calls made at once by several refreshes, which may then prepare the next
+   * grants while the calls run. A refresh waiting here holds its lease, so the lease is longer.
+   */
+  tokenSlots?: Slots;
+  /**
+   * Shared by the refreshes of one run: set when Microsoft rejects the broker's own credential,
+   * before the failed call's token slot passes on, so that no waiting refresh calls again.
+   */
+  stop?: { requested: boolean };
   /** Called after each step; a test stops the process there to simulate a crash. */
   onStep?: (step: "token_received" | "secret_saved") => Promise<void>;
 }
 
-export type SkipReason = "leased_elsewhere" | "not_refreshable" | "not_due";
+export interface Slots {
+  /** Runs `task` when fewer than the limit of tasks are running. */
+  run<T>(task: () => Promise<T>): Promise<T>;
+}
+
+/** Creates slots for at most `limit` tasks at once; the others wait in order. */
+export function createSlots(limit: number): Slots {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+
+  return {
+    async run(task) {
+      if (running >= limit)
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      else running += 1;
+      try {
+        return await task();
+      } finally {
+        // The slot passes straight to the next waiter, so `running` counts it still.
+        const next = waiting.shift();
+        if (next === undefined) running -= 1;
+        else next();
+      }
+    },
+  };
+}
+
+export type SkipReason =
+  "leased_elsewhere" | "not_refreshable" | "not_due" | "run_stopped";
 
 export type RefreshOutcome =
   | { kind: "refreshed"; grant: StoredGrant; result: RefreshResult }
@@ -87,12 +125,33 @@ export async function refreshGrant(
       version: leased.secretVersion,
       issuedAt: leased.refreshTokenIssuedAt,
     });
-    result = await broker.identity.refresh({
+    const request = {
       cloud: leased.cloud,
       tenantId: leased.tenantId,
       scopes: leased.scopes.split(" "),
       refreshToken: usedToken.token,
-    });
+    };
+    const { stop } = options;
+    const call = async () => {
+      if (stop?.requested === true) return undefined;
+      try {
+        return await broker.identity.refresh(request);
+      } catch (error) {
+        if (
+          stop !== undefined &&
+          error instanceof IdentityError &&
+          classifyFailure(error).entry.kind === "operator"
+        )
+          stop.requested = true;
+        throw error;
+      }
+    };
+    const called = await (options.tokenSlots?.run(call) ?? call());
+    if (called === undefined) {
+      await releaseLease(broker, leased);
+      return { kind: "skipped", reason: "run_stopped" };
+    }
+    result = called;
   } catch (error) {
     if (error instanceof MissingSecretError) {
       // A deleted or purged secret never comes back by retrying: the mailbox must sign in again.
@@ -177,8 +236,11 @@ async function acquireLease(
     }
 
     // The lease outlasts the longest token call, so no second caller starts one meanwhile.
-    const leaseMs =
-      options.leaseMs ?? broker.config.identityTimeoutMs + leaseMarginMs;
+    // Waiting for a token slot takes at most about one more token call.
+    const tokenCallsMs =
+      broker.config.identityTimeoutMs *
+      (options.tokenSlots === undefined ? 1 : 2);
+    const leaseMs = options.leaseMs ?? tokenCallsMs + leaseMarginMs;
     const leaseUntil = new Date(now + leaseMs);
     const leaseId = randomUUID();
     const etag = await broker.grants.tryUpdate(current.grantId, current.etag, {
