@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import functionsLibrary, {
   type Cookie,
   type HttpHandler,
+  type HttpResponseInit,
   type LogHandler,
 } from "@azure/functions";
 import type { RouteDefinition } from "../functions/route.js";
@@ -191,10 +192,46 @@ async function serve(
   });
 
   const result = await found.route.handler(request, context);
-  await writeResponse(
-    outgoing,
-    result instanceof HttpResponse ? result : new HttpResponse(result ?? {}),
-  );
+  if (result instanceof HttpResponse) {
+    await writeResponse(outgoing, result);
+  } else if (!writeJsonResult(outgoing, result ?? {})) {
+    await writeResponse(outgoing, new HttpResponse(result ?? {}));
+  }
+}
+
+/** Statuses that carry no body, for which the library drops `jsonBody`. */
+const nullBodyStatuses = new Set([204, 205, 304]);
+
+/**
+ * Writes a result that has only a status, plain headers and `jsonBody` as the library's
+ * HttpResponse would: the same status, headers and bytes, with `content-type: application/json`
+ * unless the handler set one. Building a web Response and reading it back costs more than the
+ * handler itself on the warm path. Returns false for any other result.
+ */
+function writeJsonResult(
+  outgoing: ServerResponse,
+  result: HttpResponseInit,
+): boolean {
+  const { status = 200, headers, jsonBody } = result;
+  if (
+    jsonBody === undefined ||
+    result.body !== undefined ||
+    (result.cookies?.length ?? 0) > 0 ||
+    nullBodyStatuses.has(status) ||
+    (headers !== undefined &&
+      (headers instanceof Headers || Array.isArray(headers)))
+  ) {
+    return false;
+  }
+
+  const written: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    written[name.toLowerCase()] = value;
+  }
+  written["content-type"] ??= "application/json";
+  outgoing.writeHead(status, written);
+  outgoing.end(JSON.stringify(jsonBody));
+  return true;
 }
 
 function flattenHeaders(incoming: IncomingMessage): Record<string, string> {

@@ -1,7 +1,19 @@
+import functionsLibrary, {
+  type HttpHandler,
+  type HttpResponseInit,
+} from "@azure/functions";
 import { describe, expect, it } from "vitest";
 
+import type { RouteDefinition } from "../../functions/route.js";
+import type { Broker } from "../../shared/broker.js";
 import { expiredCookie, sessionCookie } from "../../shared/cookies.js";
-import { compileRouteTemplate, serializeCookie } from "../../local/host.js";
+import {
+  compileRouteTemplate,
+  serializeCookie,
+  startLocalHost,
+} from "../../local/host.js";
+
+const { HttpResponse } = functionsLibrary;
 
 describe("compileRouteTemplate", () => {
   it("route matches its path with optional slash", () => {
@@ -131,4 +143,73 @@ describe("serializeCookie", () => {
       "a=b; Domain=broker.example; Expires=Wed, 02 Jan 2030 03:04:05 GMT",
     );
   });
+});
+
+describe("local host responses", () => {
+  const results: Record<string, HttpResponseInit> = {
+    plain: { status: 201, jsonBody: { a: 1, text: "é" } },
+    headers: {
+      jsonBody: [1, 2],
+      headers: { "Cache-Control": "no-store", "X-Extra": "yes" },
+    },
+    typed: {
+      jsonBody: { a: 1 },
+      headers: { "Content-Type": "application/problem+json" },
+    },
+    empty: { status: 204, jsonBody: { dropped: true } },
+    cookie: {
+      jsonBody: { a: 1 },
+      cookies: [{ name: "c", value: "v", httpOnly: true }],
+    },
+  };
+
+  /** Serves each result twice: as returned, and wrapped in the library's HttpResponse. */
+  function routesFor(name: string): RouteDefinition[] {
+    const result = results[name] as HttpResponseInit;
+    const route = (path: string, handler: HttpHandler): RouteDefinition => ({
+      name: path,
+      methods: ["GET"],
+      route: path,
+      authLevel: "anonymous",
+      createHandler: () => handler,
+    });
+    return [
+      route("init", async () => result),
+      route("response", async () => new HttpResponse(result)),
+    ];
+  }
+
+  async function fetchBoth(name: string) {
+    const host = await startLocalHost({
+      broker: {} as Broker,
+      routes: routesFor(name),
+    });
+    try {
+      const read = async (path: string) => {
+        const response = await fetch(`${host.url}/${path}`);
+        const headers = Object.fromEntries(
+          [...response.headers].filter(
+            ([header]) =>
+              !["date", "connection", "keep-alive"].includes(header),
+          ),
+        );
+        return {
+          status: response.status,
+          headers,
+          body: await response.text(),
+        };
+      };
+      return { init: await read("init"), response: await read("response") };
+    } finally {
+      await host.close();
+    }
+  }
+
+  it.each(Object.keys(results))(
+    "a %s result is written as the library's HttpResponse writes it",
+    async (name) => {
+      const { init, response } = await fetchBoth(name);
+      expect(init).toEqual(response);
+    },
+  );
 });
