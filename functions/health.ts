@@ -6,6 +6,7 @@ import type {
 } from "@azure/functions";
 import type { Broker } from "../shared/broker.js";
 import { describeCause, jsonResponse } from "../shared/http.js";
+import { IdentityError } from "../shared/identityClient.js";
 import { probeTables } from "../shared/tables.js";
 import type { RouteDefinition } from "./route.js";
 
@@ -17,26 +18,30 @@ interface CheckResult {
 }
 
 /**
- * GET /api/health: liveness, and whether Table Storage, Key Vault and the identity platform's
- * metadata respond. It reports no secret, setting or personal data.
+ * GET /api/health: liveness, whether Table Storage, Key Vault and the identity platform's metadata
+ * respond, and whether the app credential can be obtained. A configured secret counts as obtained.
+ * It reports no secret, setting or personal data.
  */
 export function createHealthHandler(broker: Broker): HttpHandler {
   return async function health(
     _request: HttpRequest,
     context: InvocationContext,
   ): Promise<HttpResponseInit> {
-    const [tableStorage, keyVault, identityPlatform] = await Promise.all([
-      runCheck(context, "table_storage", () => probeTables(broker.tables)),
-      runCheck(context, "key_vault", () => broker.secrets.probe()),
-      runCheck(context, "identity_platform", () =>
-        fetchMetadata(broker.identity.metadataUrl),
-      ),
-    ]);
+    const [tableStorage, keyVault, identityPlatform, appCredential] =
+      await Promise.all([
+        runCheck(context, "table_storage", () => probeTables(broker.tables)),
+        runCheck(context, "key_vault", () => broker.secrets.probe()),
+        runCheck(context, "identity_platform", () =>
+          fetchMetadata(broker.identity.metadataUrl),
+        ),
+        runCheck(context, "app_credential", () => broker.appCredential.probe()),
+      ]);
 
-    const healthy = tableStorage.ok && keyVault.ok && identityPlatform.ok;
+    const healthy =
+      tableStorage.ok && keyVault.ok && identityPlatform.ok && appCredential.ok;
     return jsonResponse(healthy ? 200 : 503, {
       status: healthy ? "healthy" : "unhealthy",
-      checks: { tableStorage, keyVault, identityPlatform },
+      checks: { tableStorage, keyVault, identityPlatform, appCredential },
     });
   };
 }
@@ -53,7 +58,11 @@ async function runCheck(
   } catch (error) {
     context.warn("health check failed", {
       check: name,
-      cause: describeCause(error),
+      // An IdentityError's code names the app credential's problem, never its value.
+      error: error instanceof IdentityError ? error.error : undefined,
+      cause: describeCause(
+        error instanceof IdentityError ? error.cause : error,
+      ),
     });
     return { ok: false, latencyMs: Math.round(performance.now() - started) };
   }

@@ -1,23 +1,49 @@
 /**
  * The local stack: Azurite's Table service, the Key Vault stand-in and the identity platform
- * stand-in, with the broker settings that point at them. `npm start` and the tests both use it.
+ * stand-in, with the broker settings that point at them, and on request the managed identity
+ * endpoint stand-in. `npm start` and the tests both use it.
  */
 import { join } from "node:path";
 import { startAzuriteTables, type AzuriteTables } from "./azurite.js";
 import {
   startIdentityStandIn,
+  type FederatedIdentityCredential,
   type IdentityStandIn,
 } from "./identity/server.js";
 import {
   startKeyVaultStandIn,
   type KeyVaultStandIn,
 } from "./keyvault/server.js";
+import {
+  startManagedIdentityStandIn,
+  type ManagedIdentity,
+  type ManagedIdentityStandIn,
+} from "./managedIdentity/server.js";
 import { ensureLocalCertificateAuthority } from "./tls.js";
 
 /** The app registration registered with the identity stand-in; these values work only there. */
 export const localClient = {
   clientId: "6f1f4e2a-8c53-4d8e-9a57-2f0b5c1d3e47",
   clientSecret: "local-client-secret",
+};
+
+/** The function app's managed identities that the managed identity stand-in serves. */
+export const localManagedIdentities = {
+  tenantId: "0f3c9a52-7e41-4b8d-a6c2-5d19e8b7f430",
+  systemAssigned: {
+    clientId: "3b8e5d21-9c4f-4a7e-b1d6-2f0a8c9e7d54",
+    objectId: "a7d2c4e9-1b3f-4e8a-9c5d-6f2b0e1a3c87",
+    kind: "system-assigned",
+  },
+  userAssigned: {
+    clientId: "c91f6e3a-2d8b-4f5c-a7e0-4b1d9c3e8f26",
+    objectId: "5e4a8b1c-7f2d-4c9e-b3a6-0d8f1e2c7b95",
+    kind: "user-assigned",
+  },
+} as const satisfies {
+  tenantId: string;
+  systemAssigned: ManagedIdentity;
+  userAssigned: ManagedIdentity;
 };
 
 export interface LocalStackOptions {
@@ -28,12 +54,29 @@ export interface LocalStackOptions {
   /** Origin of the broker, for the redirect URI. */
   brokerOrigin: string;
   ports?: { tables?: number; keyVault?: number; identity?: number };
+  /** Also start the managed identity endpoint stand-in with `localManagedIdentities`. */
+  managedIdentity?: boolean;
+}
+
+export interface LocalManagedIdentity {
+  standIn: ManagedIdentityStandIn;
+  /**
+   * Returns a federated identity credential that trusts this identity's tokens for `audience`
+   * (the public cloud's token exchange audience by default), for the app registration.
+   */
+  federatedCredential(
+    identity: ManagedIdentity,
+    name: string,
+    audience?: string,
+  ): FederatedIdentityCredential;
 }
 
 export interface LocalStack {
   tables: AzuriteTables;
   keyVault: KeyVaultStandIn;
   identity: IdentityStandIn;
+  /** Present when the stack was started with `managedIdentity`. */
+  managedIdentity: LocalManagedIdentity | undefined;
   /** Broker settings for this stack, as the environment would hold them. */
   settings: Record<string, string>;
   stop(): Promise<void>;
@@ -66,6 +109,12 @@ export async function startLocalStack(
       dataDir: persisted("identity"),
     });
     started.push({ stop: () => identity.close() });
+    const managedIdentity =
+      options.managedIdentity === true
+        ? await startLocalManagedIdentity()
+        : undefined;
+    if (managedIdentity !== undefined)
+      started.push({ stop: () => managedIdentity.standIn.close() });
 
     const settings: Record<string, string> = {
       BROKER_CLIENT_ID: localClient.clientId,
@@ -79,6 +128,7 @@ export async function startLocalStack(
       tables,
       keyVault,
       identity,
+      managedIdentity,
       settings,
       stop: () => stopAll(started),
     };
@@ -86,6 +136,29 @@ export async function startLocalStack(
     await stopAll(started);
     throw error;
   }
+}
+
+async function startLocalManagedIdentity(): Promise<LocalManagedIdentity> {
+  const standIn = await startManagedIdentityStandIn({
+    tenantId: localManagedIdentities.tenantId,
+    identities: [
+      localManagedIdentities.systemAssigned,
+      localManagedIdentities.userAssigned,
+    ],
+  });
+  return {
+    standIn,
+    federatedCredential: (
+      identity,
+      name,
+      audience = "api://AzureADTokenExchange",
+    ) => ({
+      name,
+      issuer: standIn.issuer,
+      subject: identity.objectId,
+      audiences: [audience],
+    }),
+  };
 }
 
 async function stopAll(services: { stop(): Promise<void> }[]): Promise<void> {

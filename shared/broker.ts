@@ -3,7 +3,11 @@
  * one; tests build several on the same storage to act as separate instances.
  */
 import type { TokenCredential } from "@azure/core-auth";
-import { DefaultAzureCredential } from "@azure/identity";
+import {
+  DefaultAzureCredential,
+  ManagedIdentityCredential,
+} from "@azure/identity";
+import { createAppCredential, type AppCredential } from "./clientCredential.js";
 import type { BrokerConfig } from "./config.js";
 import { createGrantStore, type GrantStore } from "./grantStore.js";
 import { createIdentityClient, type IdentityClient } from "./identityClient.js";
@@ -21,6 +25,8 @@ export interface Broker {
   grants: GrantStore;
   secrets: SecretStore;
   identity: IdentityClient;
+  /** The app credential the identity client presents; the health function probes it. */
+  appCredential: AppCredential;
   notifier: Notifier;
   tokens: TokenCache;
   limits: {
@@ -33,8 +39,27 @@ export interface Broker {
 /** Maximum wait between two webhook attempts. */
 const maxNotifyWaitMs = 2_000;
 
-export function createBroker(config: BrokerConfig): Broker {
-  const credential = createAzureCredential(config);
+export interface BrokerOptions {
+  /** Clock of the app credential's certificate cache, in milliseconds since the epoch. */
+  now?: () => number;
+}
+
+export function createBroker(
+  config: BrokerConfig,
+  options: BrokerOptions = {},
+): Broker {
+  const managedIdentity =
+    config.managedIdentityClientId === undefined
+      ? undefined
+      : new ManagedIdentityCredential({
+          clientId: config.managedIdentityClientId,
+        });
+  const credential = managedIdentity ?? createAzureCredential(config);
+  const appCredential = createAppCredential(config, {
+    managedIdentity,
+    vaultCredential: credential,
+    now: options.now,
+  });
   const tables = createBrokerTables(config, credential);
   const ensureTables = () => tables.ensureCreated();
 
@@ -46,7 +71,8 @@ export function createBroker(config: BrokerConfig): Broker {
       recentRows: config.tokenCacheSize,
     }),
     secrets: createSecretStore(config.keyVaultUrl, credential),
-    identity: createIdentityClient(config),
+    identity: createIdentityClient(config, appCredential),
+    appCredential,
     tokens: createTokenCache(config.tokenCacheSize),
     limits: {
       failedByAddress: createRateLimiter({
@@ -77,9 +103,9 @@ export function createBroker(config: BrokerConfig): Broker {
 }
 
 /**
- * Creates the credential for Key Vault and Table Storage: the managed identity (or a developer's Azure
- * sign-in) through DefaultAzureCredential, except against a vault on loopback, which is a local
- * stand-in that accepts any bearer token.
+ * Creates the credential for Key Vault and Table Storage when MANAGED_IDENTITY_CLIENT_ID is not
+ * set: the managed identity (or a developer's Azure sign-in) through DefaultAzureCredential, except
+ * against a vault on loopback, which is a local stand-in that accepts any bearer token.
  */
 function createAzureCredential(config: BrokerConfig): TokenCredential {
   if (/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(config.keyVaultUrl)) {

@@ -14,6 +14,11 @@ export interface CloudProfile {
   authorityHost: string;
   /** Resource of the IMAP and SMTP scopes; also the `aud` of the access tokens. */
   outlookResource: string;
+  /**
+   * Audience of the managed identity token that a federated identity credential accepts, as
+   * Microsoft lists it per cloud for app registrations that trust a managed identity.
+   */
+  tokenExchangeAudience: string;
   imap: MailEndpoint;
   smtp: MailEndpoint;
 }
@@ -26,6 +31,7 @@ export const cloudProfiles: Record<CloudName, CloudProfile> = {
     name: "public",
     authorityHost: "https://login.microsoftonline.com",
     outlookResource: "https://outlook.office.com",
+    tokenExchangeAudience: "api://AzureADTokenExchange",
     imap: { host: "outlook.office365.com", port: 993, security: "SSL/TLS" },
     smtp: { host: "smtp.office365.com", port: 587, security: "STARTTLS" },
   },
@@ -34,6 +40,7 @@ export const cloudProfiles: Record<CloudName, CloudProfile> = {
     name: "usgov",
     authorityHost: "https://login.microsoftonline.us",
     outlookResource: "https://outlook.office365.us",
+    tokenExchangeAudience: "api://AzureADTokenExchangeUSGov",
     imap: { host: "outlook.office365.us", port: 993, security: "SSL/TLS" },
     smtp: { host: "smtp.office365.us", port: 587, security: "STARTTLS" },
   },

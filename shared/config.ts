@@ -12,9 +12,31 @@ import {
 } from "./cloud.js";
 import { parseSiteAllowlist, type SiteAllowlist } from "./siteAllowlist.js";
 
+/** Ways the broker proves itself to the identity platform as its app registration. */
+export const clientCredentialKinds = [
+  "federated",
+  "secret",
+  "certificate",
+] as const;
+export type ClientCredentialKind = (typeof clientCredentialKinds)[number];
+
+export type ClientCredentialConfig =
+  /** A client secret of the app registration. */
+  | { kind: "secret"; secret: string }
+  /** A Key Vault certificate in the vault at `keyVaultUrl`, read as a PEM secret of this name. */
+  | { kind: "certificate"; certificateName: string }
+  /** The managed identity's token for the cloud's token exchange audience, as a client assertion. */
+  | { kind: "federated" };
+
 export interface BrokerConfig {
   clientId: string;
-  clientSecret: string;
+  clientCredential: ClientCredentialConfig;
+  /**
+   * Client ID of the user-assigned managed identity for Table Storage, Key Vault and the federated
+   * assertion. Absent: DefaultAzureCredential for storage and the system-assigned identity for the
+   * assertion.
+   */
+  managedIdentityClientId: string | undefined;
   redirectUri: string;
   cloud: CloudProfile;
   /** Authority host actually used; differs from the cloud's only for a local stand-in. */
@@ -101,6 +123,12 @@ const optionalText = z
   .transform((text) => (text === "" ? undefined : text))
   .optional();
 
+/** Like optionalText, but a secret is kept byte for byte. */
+const optionalSecret = z
+  .string()
+  .transform((text) => (text.trim() === "" ? undefined : text))
+  .optional();
+
 function isValidSchedule(schedule: string): boolean {
   try {
     CronExpressionParser.parse(schedule, { tz: "UTC" });
@@ -129,9 +157,32 @@ const schema = z.object({
     .string()
     .trim()
     .regex(guid, "must be the application (client) ID, a GUID"),
-  BROKER_CLIENT_SECRET: z
-    .string()
-    .min(1, "must be the client secret of the app registration"),
+  BROKER_CLIENT_CREDENTIAL: z.preprocess(
+    (value) =>
+      typeof value === "string" && value.trim() !== ""
+        ? value.trim().toLowerCase()
+        : undefined,
+    z.enum(clientCredentialKinds).default("secret"),
+  ),
+  BROKER_CLIENT_SECRET: optionalSecret,
+  BROKER_CLIENT_CERTIFICATE_NAME: optionalText.pipe(
+    z
+      .string()
+      .regex(
+        /^[0-9A-Za-z-]{1,127}$/,
+        "must be the name of a Key Vault certificate: 1 to 127 letters, digits and dashes",
+      )
+      .optional(),
+  ),
+  MANAGED_IDENTITY_CLIENT_ID: optionalText.pipe(
+    z
+      .string()
+      .regex(
+        guid,
+        "must be the client ID of the user-assigned managed identity, a GUID",
+      )
+      .optional(),
+  ),
   BROKER_REDIRECT_URI: serviceUrl.refine(
     (text) => new URL(text).pathname === "/api/auth/callback",
     "must end in /api/auth/callback, the path of the callback function",
@@ -209,6 +260,7 @@ export function loadConfig(
     problems,
   );
   const tables = checkTables(settings, problems);
+  const clientCredential = checkClientCredential(settings, problems);
 
   const webhook = checkWebhook(settings, problems);
 
@@ -217,7 +269,8 @@ export function loadConfig(
 
   return {
     clientId: valid.BROKER_CLIENT_ID,
-    clientSecret: valid.BROKER_CLIENT_SECRET,
+    clientCredential: clientCredential ?? { kind: "federated" },
+    managedIdentityClientId: valid.MANAGED_IDENTITY_CLIENT_ID,
     redirectUri: valid.BROKER_REDIRECT_URI,
     cloud,
     authorityHost,
@@ -361,6 +414,51 @@ function checkWebhook(
     return undefined;
   }
   return { url, secret };
+}
+
+/**
+ * Checks that exactly the settings of the chosen client credential are present. A secret left in
+ * the settings of a deployment that no longer uses it would expire unnoticed, so it is an error.
+ */
+function checkClientCredential(
+  settings: Partial<Settings>,
+  problems: string[],
+): ClientCredentialConfig | undefined {
+  const kind = settings.BROKER_CLIENT_CREDENTIAL;
+  if (kind === undefined) return undefined;
+
+  const secret = settings.BROKER_CLIENT_SECRET;
+  const certificateName = settings.BROKER_CLIENT_CERTIFICATE_NAME;
+  const count = problems.length;
+  const unused = (name: string) =>
+    `${name} is set but BROKER_CLIENT_CREDENTIAL is ${kind}; remove ${name}`;
+
+  if (kind !== "secret" && secret !== undefined) {
+    problems.push(
+      `${unused("BROKER_CLIENT_SECRET")}, and delete the secret from the app registration once the ${kind} credential works`,
+    );
+  }
+  if (kind !== "certificate" && certificateName !== undefined) {
+    problems.push(
+      `${unused("BROKER_CLIENT_CERTIFICATE_NAME")}, or set BROKER_CLIENT_CREDENTIAL to certificate`,
+    );
+  }
+  if (kind === "secret" && secret === undefined) {
+    problems.push(
+      "BROKER_CLIENT_SECRET is missing; BROKER_CLIENT_CREDENTIAL is secret (the default), so set it to a client secret of the app registration, or set BROKER_CLIENT_CREDENTIAL to federated or certificate",
+    );
+  }
+  if (kind === "certificate" && certificateName === undefined) {
+    problems.push(
+      "BROKER_CLIENT_CERTIFICATE_NAME is missing; BROKER_CLIENT_CREDENTIAL is certificate, so set it to the name of the certificate in the key vault at KEY_VAULT_URL",
+    );
+  }
+  if (problems.length > count) return undefined;
+
+  if (kind === "secret") return { kind, secret: secret ?? "" };
+  if (kind === "certificate")
+    return { kind, certificateName: certificateName ?? "" };
+  return { kind };
 }
 
 function checkTables(

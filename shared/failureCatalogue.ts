@@ -4,8 +4,10 @@
  *
  * - `customer`: the mailbox's sign-in is no longer usable (expired, revoked, MFA or Conditional
  *   Access now required, consent missing). The grant becomes `reauth_required`.
- * - `operator`: Microsoft rejected the broker's own app credential. No grant is marked, the run
- *   stops calling the token endpoint, and one error line gives the operator the cause and the fix.
+ * - `operator`: Microsoft rejected the broker's own app credential, or the broker could not obtain
+ *   it (the managed identity gave no token, the certificate in Key Vault is missing or unusable).
+ *   No grant is marked, the run stops calling the token endpoint, and one error line gives the
+ *   operator the cause and the fix.
  * - `transient`: network, timeout, 5xx, 429 and `temporarily_unavailable`. Nothing changes, and
  *   the refresh is retried. Unknown AADSTS numbers are transient too and logged once, except under
  *   `interaction_required` or `consent_required`, which always mean a new sign-in.
@@ -23,6 +25,9 @@ export interface FailureEntry {
   /** Next step for the mail administrator, or for the broker's operator when `kind` is `operator`. */
   remedy: string;
 }
+
+const federatedAudiences =
+  "api://AzureADTokenExchange, or api://AzureADTokenExchangeUSGov when BROKER_CLOUD is usgov";
 
 const signInAgain =
   "Sign in again on the sign-in page for this site and mailbox; the identifier in EQuIS keeps working.";
@@ -148,6 +153,76 @@ export const catalogueByAadsts: Record<number, FailureEntry> = {
     remedy:
       "Check BROKER_CLIENT_ID, and that the app is multi-tenant and consented in that tenant.",
   },
+  70021: {
+    kind: "operator",
+    reason: "federated_credential_not_found",
+    description:
+      "No federated identity credential on the broker's app registration matches the managed identity's token.",
+    remedy: `Add a federated identity credential to the app registration with the managed identity's issuer (https://login.microsoftonline.com/<tenant ID>/v2.0), its object ID as subject and the audience ${federatedAudiences}.`,
+  },
+  700211: {
+    kind: "operator",
+    reason: "federated_credential_issuer_mismatch",
+    description:
+      "No federated identity credential on the broker's app registration trusts the issuer of the managed identity's token.",
+    remedy:
+      "Set the issuer of the app registration's federated identity credential to https://login.microsoftonline.com/<tenant ID>/v2.0 of the managed identity's tenant.",
+  },
+  700212: {
+    kind: "operator",
+    reason: "federated_credential_audience_mismatch",
+    description:
+      "The federated identity credential on the broker's app registration does not accept the audience of the managed identity's token.",
+    remedy: `Set the audience of the federated identity credential to ${federatedAudiences}.`,
+  },
+  700213: {
+    kind: "operator",
+    reason: "federated_credential_subject_mismatch",
+    description:
+      "The federated identity credential on the broker's app registration names a subject other than the function app's managed identity.",
+    remedy:
+      "Set the subject of the federated identity credential to the object (principal) ID of the managed identity whose client ID is MANAGED_IDENTITY_CLIENT_ID, or of the system-assigned identity when that setting is empty.",
+  },
+  700024: {
+    kind: "operator",
+    reason: "client_assertion_expired",
+    description:
+      "Microsoft rejected the broker's client assertion because it is outside its valid time range.",
+    remedy:
+      "Check the clock of the function app's host: managed identity tokens and certificate assertions are valid for a limited time only.",
+  },
+  700027: {
+    kind: "operator",
+    reason: "client_assertion_signature_invalid",
+    description:
+      "Microsoft could not verify the signature of the broker's client assertion, or the certificate that signed it is not registered on the app registration.",
+    remedy:
+      "Upload the current version of the Key Vault certificate named by BROKER_CLIENT_CERTIFICATE_NAME to the app registration; the broker reads a new version within five minutes.",
+  },
+  700023: {
+    kind: "operator",
+    reason: "client_assertion_audience_invalid",
+    description:
+      "The audience of the broker's client assertion is not the token endpoint it was sent to.",
+    remedy:
+      "Check BROKER_CLOUD and BROKER_AUTHORITY_HOST: the broker makes each assertion for the token endpoint of the authority it calls.",
+  },
+  700021: {
+    kind: "operator",
+    reason: "client_assertion_client_mismatch",
+    description:
+      "The issuer or subject of the broker's client assertion is not its application (client) ID.",
+    remedy:
+      "Check that BROKER_CLIENT_ID is the application (client) ID of the app registration that holds the certificate.",
+  },
+  50027: {
+    kind: "operator",
+    reason: "client_assertion_malformed",
+    description:
+      "Microsoft rejected the broker's client assertion as an invalid or malformed JWT.",
+    remedy:
+      "Check that BROKER_CLIENT_CREDENTIAL matches how the app registration authenticates, and that the certificate in Key Vault has an RSA key.",
+  },
 };
 
 const transientEntry: FailureEntry = {
@@ -173,7 +248,7 @@ const operatorErrors: Record<string, FailureEntry> = {
     reason: "client_credential_rejected",
     description: "Microsoft rejected the broker's app credential.",
     remedy:
-      "Check BROKER_CLIENT_ID and BROKER_CLIENT_SECRET against the app registration.",
+      "Check BROKER_CLIENT_ID, and the credential that BROKER_CLIENT_CREDENTIAL selects, against the app registration.",
   },
   unauthorized_client: {
     kind: "operator",
@@ -182,6 +257,45 @@ const operatorErrors: Record<string, FailureEntry> = {
       "The broker's app is not allowed to use this grant type in the tenant.",
     remedy:
       "Check the app registration's platform (Web) and that it is enabled in the tenant.",
+  },
+  // The entries below are raised by the broker itself when it cannot obtain its app credential.
+  managed_identity_unavailable: {
+    kind: "operator",
+    reason: "managed_identity_unavailable",
+    description:
+      "The function app's managed identity gave no token for the broker's federated credential.",
+    remedy:
+      "Assign the managed identity to the function app: set MANAGED_IDENTITY_CLIENT_ID to the client ID of a user-assigned identity, or leave it empty and turn on the system-assigned identity.",
+  },
+  client_certificate_missing: {
+    kind: "operator",
+    reason: "client_certificate_missing",
+    description: "The broker's client certificate is not in the key vault.",
+    remedy:
+      "Create the certificate named by BROKER_CLIENT_CERTIFICATE_NAME in the key vault at KEY_VAULT_URL, with content type application/x-pem-file.",
+  },
+  client_certificate_access_denied: {
+    kind: "operator",
+    reason: "client_certificate_access_denied",
+    description:
+      "The key vault refused to give the broker its client certificate.",
+    remedy:
+      "Give the broker's identity the Key Vault Secrets User role on the vault, because the certificate's private key is read as a secret.",
+  },
+  client_certificate_invalid: {
+    kind: "operator",
+    reason: "client_certificate_invalid",
+    description:
+      "The broker's client certificate in the key vault is not a valid PEM certificate with an RSA private key.",
+    remedy:
+      "Create a new version of the certificate with an RSA key and content type application/x-pem-file, and register it on the app registration.",
+  },
+  client_certificate_expired: {
+    kind: "operator",
+    reason: "client_certificate_expired",
+    description: "The broker's client certificate has expired.",
+    remedy:
+      "Create a new version of the certificate in the key vault, register it on the app registration, and remove the expired one.",
   },
 };
 

@@ -4,7 +4,8 @@
  * Each operation uses a new client with an empty token cache, so refresh tokens of different grants
  * never share a cache, and nothing depends on process memory: a sign-in started on one instance can
  * finish on another. Authority and cloud discovery metadata are given inline, built from the cloud
- * profile, so MSAL makes no discovery request and the only calls are to the token endpoint.
+ * profile, so MSAL makes no discovery request and the only calls are to the token endpoint. The
+ * app credential (secret, certificate or federated assertion) comes from `clientCredential.ts`.
  */
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -14,8 +15,10 @@ import {
   type AuthenticationResult,
   type Configuration,
 } from "@azure/msal-node";
+import type { AppCredential } from "./clientCredential.js";
 import { cloudProfiles, type CloudName } from "./cloud.js";
 import type { BrokerConfig } from "./config.js";
+import { BrokerError } from "./errors.js";
 import {
   createNetworkClient,
   type RecordingNetworkClient,
@@ -102,7 +105,10 @@ export interface IdentityClient {
   metadataUrl: string;
 }
 
-export function createIdentityClient(config: BrokerConfig): IdentityClient {
+export function createIdentityClient(
+  config: BrokerConfig,
+  credential: AppCredential,
+): IdentityClient {
   const signInAuthority = `${config.authorityHost}/${config.signInTenant}`;
   const requestedScopes = [...config.mailScopes, "offline_access"];
 
@@ -110,7 +116,20 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
     metadataUrl: `${signInAuthority}/v2.0/.well-known/openid-configuration`,
 
     async buildAuthorizeUrl(request) {
-      return newClient(config, signInAuthority).getAuthCodeUrl({
+      // MSAL's client needs a credential even though the authorize URL uses none. A certificate is
+      // cached, and one that cannot be read stops the sign-in before the person signs in.
+      let client: ConfidentialClientApplication;
+      try {
+        client = await newClient(config, credential, signInAuthority);
+      } catch (error) {
+        if (!(error instanceof IdentityError)) throw error;
+        throw new BrokerError(
+          "identity_unavailable",
+          "The broker could not obtain its own app credential.",
+          { reason: error.error, retryAfterSeconds: 300, cause: error },
+        );
+      }
+      return client.getAuthCodeUrl({
         scopes: requestedScopes,
         redirectUri: config.redirectUri,
         state: request.state,
@@ -124,8 +143,13 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
 
     async redeemCode(redemption) {
       const network = createNetworkClient(config.identityTimeoutMs);
-      const client = newClient(config, signInAuthority, network);
-      const result = await callIdentity(network, () =>
+      const client = await newClient(
+        config,
+        credential,
+        signInAuthority,
+        network,
+      );
+      const result = await callIdentity(network, credential, () =>
         client.acquireTokenByCode({
           code: redemption.code,
           codeVerifier: redemption.codeVerifier,
@@ -149,12 +173,13 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
 
     async refresh(grant) {
       const network = createNetworkClient(config.identityTimeoutMs);
-      const client = newClient(
+      const client = await newClient(
         config,
+        credential,
         `${authorityHostOf(config, grant.cloud)}/${grant.tenantId}`,
         network,
       );
-      const result = await callIdentity(network, () =>
+      const result = await callIdentity(network, credential, () =>
         client.acquireTokenByRefreshToken({
           refreshToken: grant.refreshToken,
           scopes: grant.scopes,
@@ -173,17 +198,18 @@ export function createIdentityClient(config: BrokerConfig): IdentityClient {
   };
 }
 
-function newClient(
+async function newClient(
   config: BrokerConfig,
+  credential: AppCredential,
   authority: string,
   networkClient: RecordingNetworkClient = createNetworkClient(
     config.identityTimeoutMs,
   ),
-): ConfidentialClientApplication {
+): Promise<ConfidentialClientApplication> {
   const configuration: Configuration = {
     auth: {
       clientId: config.clientId,
-      clientSecret: config.clientSecret,
+      ...(await credential.msalOptions()),
       authority,
       knownAuthorities: [new URL(authority).host],
       authorityMetadata: JSON.stringify(authorityMetadata(authority)),
@@ -268,15 +294,22 @@ function stringClaim(
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+/** AADSTS700027: the assertion's signature failed, or its certificate is not on the app. */
+const rejectedAssertionCodes = new Set([700027]);
+
 async function callIdentity(
   networkClient: RecordingNetworkClient,
+  credential: AppCredential,
   call: () => Promise<AuthenticationResult | null>,
 ): Promise<AuthenticationResult> {
   let result: AuthenticationResult | null;
   try {
     result = await call();
   } catch (error) {
-    throw toIdentityError(error, networkClient.retryAfterSeconds());
+    const failure = toIdentityError(error, networkClient.retryAfterSeconds());
+    if (rejectedAssertionCodes.has(failure.aadsts ?? 0))
+      credential.reportRejected();
+    throw failure;
   }
   if (result === null)
     throw new IdentityError("empty_response", undefined, true);

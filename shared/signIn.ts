@@ -7,6 +7,7 @@ import type { InvocationContext } from "@azure/functions";
 import type { Broker } from "./broker.js";
 import type { CallbackFailureReason } from "./callbackFailures.js";
 import { BrokerError } from "./errors.js";
+import { classifyFailure } from "./failureCatalogue.js";
 import { hashSecret, secretMatchesHash } from "./identifier.js";
 import { replaceIdentifier } from "./grantLifecycle.js";
 import { connectGrant } from "./grants.js";
@@ -259,9 +260,6 @@ function failedAtMicrosoft(
   return failed("microsoft_error", details);
 }
 
-// AADSTS7000215 and 7000222: the client secret is wrong or expired; 700016: the app is unknown.
-const appCredentialErrors = new Set([7000215, 7000222, 700016]);
-
 function failedRedemption(
   context: InvocationContext,
   error: unknown,
@@ -269,17 +267,13 @@ function failedRedemption(
   if (!(error instanceof IdentityError)) throw error;
 
   const details = error.aadsts === undefined ? {} : { aadsts: error.aadsts };
-  if (
-    error.error === "invalid_client" ||
-    error.error === "unauthorized_client" ||
-    appCredentialErrors.has(error.aadsts ?? 0)
-  ) {
+  // The failure catalogue knows every rejection of the broker's own credential (secret,
+  // certificate or federated), and the fix for each; a sign-in cannot succeed until it is fixed.
+  const { entry } = classifyFailure(error);
+  if (entry.kind === "operator") {
     context.error(
-      "code redemption failed: the app's credential was rejected; check BROKER_CLIENT_ID and BROKER_CLIENT_SECRET",
-      {
-        error: error.error,
-        aadsts: error.aadsts,
-      },
+      `code redemption failed: the app's credential was rejected. ${entry.description} ${entry.remedy}`,
+      { reason: entry.reason, error: error.error, aadsts: error.aadsts },
     );
     return failed("service_misconfigured", details);
   }

@@ -3,6 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import { federatedCredentialSchema } from "./clientAssertion.js";
 import { EntraError } from "./errors.js";
 import { readBody, sendJson } from "./http.js";
 import type {
@@ -27,6 +28,23 @@ const scopesSchema = z.strictObject({
   scopes: z.array(z.string().min(1)).min(1),
 });
 const usernameSchema = z.strictObject({ username: z.string().min(1) });
+const clientIdSchema = z.string().min(1);
+const addFederatedCredentialSchema = z.strictObject({
+  clientId: clientIdSchema,
+  credential: federatedCredentialSchema,
+});
+const removeFederatedCredentialSchema = z.strictObject({
+  clientId: clientIdSchema,
+  name: z.string().min(1),
+});
+const addCertificateSchema = z.strictObject({
+  clientId: clientIdSchema,
+  certificatePem: z.string().min(1),
+});
+const removeCertificateSchema = z.strictObject({
+  clientId: clientIdSchema,
+  thumbprintSha256: z.string().regex(/^[0-9A-Fa-f]{64}$/),
+});
 const signInSchema = z.strictObject({
   authorizeUrl: z.string().min(1),
   username: z.string(),
@@ -199,7 +217,11 @@ export function faultError(fault: IdentityFault): EntraError {
 /**
  * Serves the control API. POST bodies are JSON objects mirroring the arguments of
  * IdentityControl: `failNext` takes the fault, `setLatency` `{ ms }`, `grantScopesNext`
- * `{ scopes }`, `revokeAccount` `{ username }`, `signIn` `{ authorizeUrl, username }`.
+ * `{ scopes }`, `revokeAccount` `{ username }`, `signIn` `{ authorizeUrl, username }`,
+ * `addFederatedCredential` `{ clientId, credential }`, `removeFederatedCredential`
+ * `{ clientId, name }`, `addCertificate` `{ clientId, certificatePem }` (returns
+ * `{ thumbprintSha256 }`) and `removeCertificate` `{ clientId, thumbprintSha256 }`; the two
+ * removals return `{ removed }`.
  * `waitForIdle` responds once no token request is in flight.
  * `GET /_control/counts` returns the counts, and `GET /_control/maxConcurrentTokenRequests`
  * returns `{ max }`.
@@ -282,6 +304,36 @@ export async function handleControlRequest(
       case "signIn":
         sendJson(response, 200, await control.signIn(signInSchema.parse(body)));
         return;
+      case "addFederatedCredential": {
+        const { clientId, credential } =
+          addFederatedCredentialSchema.parse(body);
+        control.addFederatedCredential(clientId, credential);
+        break;
+      }
+      case "removeFederatedCredential": {
+        const { clientId, name } = removeFederatedCredentialSchema.parse(body);
+        sendJson(response, 200, {
+          removed: control.removeFederatedCredential(clientId, name),
+        });
+        return;
+      }
+      case "addCertificate": {
+        const { clientId, certificatePem } = addCertificateSchema.parse(body);
+        sendJson(
+          response,
+          200,
+          control.addCertificate(clientId, certificatePem),
+        );
+        return;
+      }
+      case "removeCertificate": {
+        const { clientId, thumbprintSha256 } =
+          removeCertificateSchema.parse(body);
+        sendJson(response, 200, {
+          removed: control.removeCertificate(clientId, thumbprintSha256),
+        });
+        return;
+      }
       default:
         sendJson(response, 404, {
           error: "not_found",

@@ -1,6 +1,10 @@
 // Client for the stand-in's HTTP control API, for tests in another process.
 
-import type { IdentityCounts, IdentityFault } from "./server.js";
+import type {
+  FederatedIdentityCredential,
+  IdentityCounts,
+  IdentityFault,
+} from "./server.js";
 
 /** The IdentityControl methods, over HTTP, so each returns a promise. */
 export interface RemoteIdentityControl {
@@ -14,6 +18,19 @@ export interface RemoteIdentityControl {
   nonceNext(nonce: string): Promise<void>;
   tokenLifetimeNext(seconds: number): Promise<void>;
   revokeAccount(username: string): Promise<void>;
+  addFederatedCredential(
+    clientId: string,
+    credential: FederatedIdentityCredential,
+  ): Promise<void>;
+  removeFederatedCredential(clientId: string, name: string): Promise<boolean>;
+  addCertificate(
+    clientId: string,
+    certificatePem: string,
+  ): Promise<{ thumbprintSha256: string }>;
+  removeCertificate(
+    clientId: string,
+    thumbprintSha256: string,
+  ): Promise<boolean>;
   counts(): Promise<IdentityCounts>;
   resetCounts(): Promise<void>;
   reset(): Promise<void>;
@@ -69,6 +86,24 @@ export function connectIdentityControl(url: string): RemoteIdentityControl {
       void (await call("tokenLifetimeNext", { seconds })),
     revokeAccount: async (username) =>
       void (await call("revokeAccount", { username })),
+    addFederatedCredential: async (clientId, credential) =>
+      void (await call("addFederatedCredential", { clientId, credential })),
+    removeFederatedCredential: async (clientId, name) =>
+      (
+        (await call("removeFederatedCredential", { clientId, name })) as {
+          removed: boolean;
+        }
+      ).removed,
+    addCertificate: async (clientId, certificatePem) =>
+      (await call("addCertificate", { clientId, certificatePem })) as {
+        thumbprintSha256: string;
+      },
+    removeCertificate: async (clientId, thumbprintSha256) =>
+      (
+        (await call("removeCertificate", { clientId, thumbprintSha256 })) as {
+          removed: boolean;
+        }
+      ).removed,
     counts: async () => (await call("counts")) as IdentityCounts,
     resetCounts: async () => void (await call("resetCounts")),
     reset: async () => void (await call("reset")),

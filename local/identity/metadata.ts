@@ -43,6 +43,7 @@ export function openIdConfiguration(
     token_endpoint: `${url}/${pathTenant}/oauth2/v2.0/token`,
     token_endpoint_auth_methods_supported: [
       "client_secret_post",
+      "private_key_jwt",
       "client_secret_basic",
     ],
     jwks_uri: `${url}/${pathTenant}/discovery/v2.0/keys`,

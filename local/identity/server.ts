@@ -1,6 +1,8 @@
 // Local stand-in for the Microsoft identity platform (Entra ID), served over HTTPS on
 // 127.0.0.1. It implements the parts the broker uses through MSAL Node: discovery,
 // the authorize page, the authorization_code and refresh_token grants, and the JWKS.
+// Clients authenticate with a client secret or a client assertion: one signed with a
+// registered certificate, or a federated one that a federated identity credential trusts.
 
 import { createServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -9,6 +11,16 @@ import type { LocalCertificateAuthority } from "../tls.js";
 import { issueServerCertificate } from "../tls.js";
 import { AccountDirectory } from "./accounts.js";
 import { completeSignIn, validateAuthorizationRequest } from "./authorize.js";
+import {
+  federatedCredentialSchema,
+  maxFederatedCredentials,
+  registerCertificate,
+  registerClient,
+} from "./clientAssertion.js";
+import type {
+  FederatedIdentityCredential,
+  RegisteredClient,
+} from "./clientAssertion.js";
 import type { IdentityContext } from "./context.js";
 import { ControlState, handleControlRequest } from "./control.js";
 import type { RequestTrace } from "./errors.js";
@@ -39,11 +51,18 @@ export interface IdentityAccount {
   email?: string;
 }
 
+export type { FederatedIdentityCredential } from "./clientAssertion.js";
+
 export interface IdentityClient {
   clientId: string;
-  clientSecret: string;
+  /** Absent: the app registration has no client secret. */
+  clientSecret?: string;
   /** Compared byte for byte with the redirect_uri of each request. */
   redirectUris: string[];
+  /** External issuers whose tokens the app accepts as client assertions. */
+  federatedCredentials?: FederatedIdentityCredential[];
+  /** PEM certificates whose private keys may sign the app's client assertions. */
+  certificatePems?: string[];
 }
 
 export interface IdentityStandInOptions {
@@ -129,6 +148,20 @@ export interface IdentityControl {
   tokenLifetimeNext(seconds: number): void;
   /** Makes every refresh token issued so far to the account fail with AADSTS50173. */
   revokeAccount(username: string): void;
+  /** Adds a federated identity credential to the app; its name must be new on the app. */
+  addFederatedCredential(
+    clientId: string,
+    credential: FederatedIdentityCredential,
+  ): void;
+  /** Removes the app's federated identity credential of this name; false when it had none. */
+  removeFederatedCredential(clientId: string, name: string): boolean;
+  /** Registers a PEM certificate on the app and returns its SHA-256 thumbprint in hex. */
+  addCertificate(
+    clientId: string,
+    certificatePem: string,
+  ): { thumbprintSha256: string };
+  /** Removes the app's certificate with this hex SHA-256 thumbprint; false when it had none. */
+  removeCertificate(clientId: string, thumbprintSha256: string): boolean;
   counts(): IdentityCounts;
   resetCounts(): void;
   /** Clears faults, latency, overrides and counts; issued tokens stay valid. */
@@ -175,8 +208,12 @@ export async function startIdentityStandIn(
   const context: IdentityContext = {
     url: "",
     clients: new Map(
-      options.clients.map((client) => [client.clientId, client]),
+      options.clients.map((client) => [
+        client.clientId,
+        registerClient(client),
+      ]),
     ),
+    issuerKeys: new Map(),
     directory: new AccountDirectory(options.accounts ?? []),
     store: new StateStore(options.dataDir, now),
     key,
@@ -254,6 +291,54 @@ function createControl(context: IdentityContext): IdentityControl {
     revokeAccount: (username) => {
       context.store.revokeAccount(username);
     },
+    addFederatedCredential: (clientId, credential) => {
+      const client = registeredClient(context, clientId);
+      const parsed = federatedCredentialSchema.parse(credential);
+      if (
+        client.federatedCredentials.some(
+          (existing) => existing.name === parsed.name,
+        )
+      ) {
+        throw new RangeError(
+          `The app ${clientId} already has a federated identity credential named '${parsed.name}'.`,
+        );
+      }
+      if (client.federatedCredentials.length >= maxFederatedCredentials) {
+        throw new RangeError(
+          `An application has at most ${maxFederatedCredentials} federated identity credentials.`,
+        );
+      }
+      client.federatedCredentials.push(parsed);
+    },
+    removeFederatedCredential: (clientId, name) => {
+      const client = registeredClient(context, clientId);
+      const before = client.federatedCredentials.length;
+      client.federatedCredentials = client.federatedCredentials.filter(
+        (credential) => credential.name !== name,
+      );
+      return client.federatedCredentials.length < before;
+    },
+    addCertificate: (clientId, certificatePem) => {
+      const client = registeredClient(context, clientId);
+      const certificate = registerCertificate(certificatePem);
+      if (
+        !client.certificates.some(
+          (existing) => existing.thumbprintHex === certificate.thumbprintHex,
+        )
+      ) {
+        client.certificates.push(certificate);
+      }
+      return { thumbprintSha256: certificate.thumbprintHex };
+    },
+    removeCertificate: (clientId, thumbprintSha256) => {
+      const client = registeredClient(context, clientId);
+      const before = client.certificates.length;
+      client.certificates = client.certificates.filter(
+        (certificate) =>
+          certificate.thumbprintHex !== thumbprintSha256.toUpperCase(),
+      );
+      return client.certificates.length < before;
+    },
     counts: () => ({ ...state.counts }),
     resetCounts: () => {
       state.resetCounts();
@@ -267,6 +352,17 @@ function createControl(context: IdentityContext): IdentityControl {
     signIn: async ({ authorizeUrl, username }) =>
       signInWithoutBrowser(context, authorizeUrl, username),
   };
+}
+
+function registeredClient(
+  context: IdentityContext,
+  clientId: string,
+): RegisteredClient {
+  const client = context.clients.get(clientId);
+  if (client === undefined) {
+    throw new RangeError(`The stand-in has no app with client id ${clientId}.`);
+  }
+  return client;
 }
 
 function signInWithoutBrowser(

@@ -1,10 +1,15 @@
-// The token endpoint: authorization_code and refresh_token grants.
+// The token endpoint: authorization_code and refresh_token grants, with a client secret or a
+// client assertion as the client's credential.
 
 import { createHash, randomInt, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TenantSegment } from "./accounts.js";
 import { checkAccountInTenant } from "./accounts.js";
+import {
+  checkClientAssertion,
+  jwtBearerAssertionType,
+} from "./clientAssertion.js";
 import type { IdentityContext } from "./context.js";
 import { faultError } from "./control.js";
 import type { RequestTrace } from "./errors.js";
@@ -180,7 +185,12 @@ async function grantTokens(
     });
   }
 
-  const client = authenticateClient(context, tenant, parameters, authorization);
+  const client = await authenticateClient(
+    context,
+    tenant,
+    parameters,
+    authorization,
+  );
   if (client instanceof EntraError) {
     return client;
   }
@@ -199,13 +209,16 @@ async function grantTokens(
   );
 }
 
-/** Checks client_id and client_secret, from the body or from HTTP Basic authentication. */
-function authenticateClient(
+/**
+ * Checks client_id and the client's credential: client_secret, from the body or from HTTP Basic
+ * authentication, or client_assertion with its type.
+ */
+async function authenticateClient(
   context: IdentityContext,
   tenant: TenantSegment,
   parameters: URLSearchParams,
   authorization: string | undefined,
-): IdentityClient | EntraError {
+): Promise<IdentityClient | EntraError> {
   let clientId = parameters.get("client_id");
   let clientSecret = parameters.get("client_secret");
   if (authorization?.toLowerCase().startsWith("basic ")) {
@@ -226,6 +239,30 @@ function authenticateClient(
   if (client === undefined) {
     return unknownClient(clientId, tenant.segment);
   }
+  const assertion = parameters.get("client_assertion");
+  const assertionType = parameters.get("client_assertion_type");
+  if (assertion !== null || assertionType !== null) {
+    if (clientSecret !== null && clientSecret !== "") {
+      return malformedRequest(
+        "The request presents both a client_secret and a client_assertion; send one of them.",
+      );
+    }
+    if (assertionType !== jwtBearerAssertionType) {
+      return malformedRequest(
+        `The client_assertion_type must be '${jwtBearerAssertionType}'.`,
+      );
+    }
+    if (assertion === null || assertion === "") {
+      return missingParameter("client_assertion");
+    }
+    const failure = await checkClientAssertion(
+      context,
+      client,
+      tenant,
+      assertion,
+    );
+    return failure ?? client;
+  }
   if (clientSecret === null || clientSecret === "") {
     return new EntraError({
       error: "invalid_client",
@@ -234,7 +271,10 @@ function authenticateClient(
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     });
   }
-  if (!constantTimeEqual(clientSecret, client.clientSecret)) {
+  if (
+    client.clientSecret === undefined ||
+    !constantTimeEqual(clientSecret, client.clientSecret)
+  ) {
     return new EntraError({
       error: "invalid_client",
       code: 7000215,

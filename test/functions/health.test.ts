@@ -36,6 +36,7 @@ describe("health", () => {
     expect(body.checks.tableStorage?.ok).toBe(true);
     expect(body.checks.keyVault?.ok).toBe(true);
     expect(body.checks.identityPlatform?.ok).toBe(true);
+    expect(body.checks.appCredential?.ok).toBe(true);
   });
 
   it("health reports an unreachable dependency with 503", async () => {
@@ -57,13 +58,36 @@ describe("health", () => {
     });
     const config = broker.config;
 
+    expect(config.clientCredential.kind).toBe("secret");
     for (const value of [
       config.clientId,
-      config.clientSecret,
+      config.clientCredential.kind === "secret"
+        ? config.clientCredential.secret
+        : "",
       config.keyVaultUrl,
       config.authorityHost,
     ]) {
       expect(health.text).not.toContain(value);
     }
+  });
+
+  it("health reports an app credential it cannot obtain", async () => {
+    const broken = stack.createBroker({
+      BROKER_CLIENT_CREDENTIAL: "certificate",
+      BROKER_CLIENT_SECRET: "",
+      BROKER_CLIENT_CERTIFICATE_NAME: "certificate-never-stored",
+    });
+    const health = await invoke(handlerOf(broken, "health"), {
+      url: "/api/health",
+    });
+    const body = health.json() as HealthBody;
+
+    expect(health.response.status).toBe(503);
+    expect(body.status).toBe("unhealthy");
+    expect(body.checks.appCredential?.ok).toBe(false);
+    expect(body.checks.keyVault?.ok).toBe(true);
+    expect(body.checks.tableStorage?.ok).toBe(true);
+    expect(health.logs.join("\n")).toContain("client_certificate_missing");
+    expect(health.text).not.toContain("certificate-never-stored");
   });
 });

@@ -11,7 +11,11 @@ import {
   type HttpRequestInit,
 } from "@azure/functions";
 import { routes } from "../../functions/routes.js";
-import { createBroker, type Broker } from "../../shared/broker.js";
+import {
+  createBroker,
+  type Broker,
+  type BrokerOptions,
+} from "../../shared/broker.js";
 import { loadConfig, type BrokerConfig } from "../../shared/config.js";
 import { startLocalStack, type LocalStack } from "../../local/stack.js";
 
@@ -21,15 +25,19 @@ export interface TestStack extends LocalStack {
   /** Settings of this stack with a table prefix of its own, plus overrides. */
   config(overrides?: Record<string, string>): BrokerConfig;
   /** A new broker instance, as a separate function app instance on the same storage would be. */
-  createBroker(overrides?: Record<string, string>): Broker;
+  createBroker(
+    overrides?: Record<string, string>,
+    options?: BrokerOptions,
+  ): Broker;
 }
 
 export async function startTestStack(
-  options: { brokerOrigin?: string } = {},
+  options: { brokerOrigin?: string; managedIdentity?: boolean } = {},
 ): Promise<TestStack> {
   const stack = await startLocalStack({
     tlsDir: ".local/tls",
     brokerOrigin: options.brokerOrigin ?? brokerOrigin,
+    managedIdentity: options.managedIdentity,
   });
   const tableNamePrefix = `t${randomBytes(6).toString("hex")}`;
   const config = (overrides: Record<string, string> = {}) =>
@@ -42,7 +50,8 @@ export async function startTestStack(
   return {
     ...stack,
     config,
-    createBroker: (overrides) => createBroker(config(overrides)),
+    createBroker: (overrides, brokerOptions) =>
+      createBroker(config(overrides), brokerOptions),
   };
 }
 

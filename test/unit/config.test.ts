@@ -63,7 +63,11 @@ describe("loadConfig", () => {
     const config = loadConfig(validEnvironment);
 
     expect(config.clientId).toBe(clientId);
-    expect(config.clientSecret).toBe("client-secret-value");
+    expect(config.clientCredential).toEqual({
+      kind: "secret",
+      secret: "client-secret-value",
+    });
+    expect(config.managedIdentityClientId).toBeUndefined();
     expect(config.redirectUri).toBe("https://broker.example/api/auth/callback");
     expect(config.tables).toEqual({
       endpoint: "https://acct.table.core.windows.net",
@@ -324,7 +328,10 @@ describe("loadConfig", () => {
     expect([...settingNames].sort()).toEqual(
       [
         "BROKER_CLIENT_ID",
+        "BROKER_CLIENT_CREDENTIAL",
         "BROKER_CLIENT_SECRET",
+        "BROKER_CLIENT_CERTIFICATE_NAME",
+        "MANAGED_IDENTITY_CLIENT_ID",
         "BROKER_REDIRECT_URI",
         "BROKER_CLOUD",
         "BROKER_SIGNIN_TENANT",
@@ -341,6 +348,7 @@ describe("loadConfig", () => {
         "IDENTITY_TIMEOUT_SECONDS",
         "MIN_TOKEN_LIFETIME_MINUTES",
         "TOKEN_CACHE_SIZE",
+        "GRANT_CACHE_SECONDS",
         "FAILED_ATTEMPTS_PER_ADDRESS",
         "FAILED_ATTEMPTS_PER_GRANT",
         "FAILED_ATTEMPTS_WINDOW_SECONDS",
@@ -388,5 +396,225 @@ describe("loadConfig", () => {
         problem.startsWith("NOTIFY_WEBHOOK_SECRET"),
       ),
     ).toBe(true);
+  });
+});
+
+describe("loadConfig client credential", () => {
+  const withoutSecret = { BROKER_CLIENT_SECRET: undefined };
+  const managedIdentityClientId = "0d6f2c4e-8a1b-4c3d-9e5f-7a9b1c3d5e7f";
+
+  it("config defaults to the secret credential", () => {
+    const config = load({});
+
+    expect(config.clientCredential).toEqual({
+      kind: "secret",
+      secret: "client-secret-value",
+    });
+  });
+
+  it("config keeps a secret byte for byte", () => {
+    const config = load({ BROKER_CLIENT_SECRET: " a~secret " });
+
+    expect(config.clientCredential).toEqual({
+      kind: "secret",
+      secret: " a~secret ",
+    });
+  });
+
+  it("config reads the credential kind case-insensitively", () => {
+    const config = load({
+      ...withoutSecret,
+      BROKER_CLIENT_CREDENTIAL: " Federated ",
+    });
+
+    expect(config.clientCredential).toEqual({ kind: "federated" });
+  });
+
+  it("config takes an empty credential kind as the default", () => {
+    const config = load({ BROKER_CLIENT_CREDENTIAL: "" });
+
+    expect(config.clientCredential.kind).toBe("secret");
+  });
+
+  it("config requires the secret for the secret credential", () => {
+    for (const credential of [undefined, "secret"]) {
+      const problems = problemsWith({
+        ...withoutSecret,
+        BROKER_CLIENT_CREDENTIAL: credential,
+      });
+
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^BROKER_CLIENT_SECRET is missing/);
+      expect(problems[0]).toContain("federated or certificate");
+    }
+  });
+
+  it("config rejects a certificate name for the secret credential", () => {
+    const problems = problemsWith({
+      BROKER_CLIENT_CERTIFICATE_NAME: "broker-client",
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain("remove BROKER_CLIENT_CERTIFICATE_NAME");
+  });
+
+  it("config reads the federated credential", () => {
+    const config = load({
+      ...withoutSecret,
+      BROKER_CLIENT_CREDENTIAL: "federated",
+      MANAGED_IDENTITY_CLIENT_ID: managedIdentityClientId,
+    });
+
+    expect(config.clientCredential).toEqual({ kind: "federated" });
+    expect(config.managedIdentityClientId).toBe(managedIdentityClientId);
+  });
+
+  it("config rejects a secret for the federated credential", () => {
+    const problems = problemsWith({ BROKER_CLIENT_CREDENTIAL: "federated" });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^BROKER_CLIENT_SECRET is set/);
+    expect(problems[0]).toContain("remove BROKER_CLIENT_SECRET");
+  });
+
+  it("config rejects a certificate name for the federated credential", () => {
+    const problems = problemsWith({
+      ...withoutSecret,
+      BROKER_CLIENT_CREDENTIAL: "federated",
+      BROKER_CLIENT_CERTIFICATE_NAME: "broker-client",
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain("remove BROKER_CLIENT_CERTIFICATE_NAME");
+  });
+
+  it("config reads the certificate credential", () => {
+    const config = load({
+      ...withoutSecret,
+      BROKER_CLIENT_CREDENTIAL: "certificate",
+      BROKER_CLIENT_CERTIFICATE_NAME: " broker-client-2027 ",
+    });
+
+    expect(config.clientCredential).toEqual({
+      kind: "certificate",
+      certificateName: "broker-client-2027",
+    });
+  });
+
+  it("config requires the name for the certificate credential", () => {
+    const problems = problemsWith({
+      ...withoutSecret,
+      BROKER_CLIENT_CREDENTIAL: "certificate",
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^BROKER_CLIENT_CERTIFICATE_NAME is missing/);
+    expect(problems[0]).toContain("KEY_VAULT_URL");
+  });
+
+  it("config rejects a secret for the certificate credential", () => {
+    const problems = problemsWith({
+      BROKER_CLIENT_CREDENTIAL: "certificate",
+      BROKER_CLIENT_CERTIFICATE_NAME: "broker-client",
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain("remove BROKER_CLIENT_SECRET");
+  });
+
+  it("config rejects an invalid certificate name", () => {
+    for (const name of ["broker_client", "x".repeat(128), "name with spaces"]) {
+      const problems = problemsWith({
+        ...withoutSecret,
+        BROKER_CLIENT_CREDENTIAL: "certificate",
+        BROKER_CLIENT_CERTIFICATE_NAME: name,
+      });
+
+      expect(
+        problems.some((problem) =>
+          problem.startsWith(
+            "BROKER_CLIENT_CERTIFICATE_NAME must be the name of a Key Vault certificate",
+          ),
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it("config rejects an unknown credential kind", () => {
+    const problems = problemsWith({ BROKER_CLIENT_CREDENTIAL: "password" });
+
+    expect(problems).toEqual([
+      'BROKER_CLIENT_CREDENTIAL must be one of federated, secret, certificate, not "password"',
+    ]);
+  });
+
+  it("config rejects a managed identity client ID that is not a GUID", () => {
+    const problems = problemsWith({
+      MANAGED_IDENTITY_CLIENT_ID: "my-identity",
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(
+      /^MANAGED_IDENTITY_CLIENT_ID must be the client ID/,
+    );
+  });
+
+  it("config takes an empty managed identity client ID as unset", () => {
+    const config = load({ MANAGED_IDENTITY_CLIENT_ID: " " });
+
+    expect(config.managedIdentityClientId).toBeUndefined();
+  });
+
+  it("config accepts a managed identity with a secret or certificate", () => {
+    const withSecret = load({
+      MANAGED_IDENTITY_CLIENT_ID: managedIdentityClientId,
+    });
+    const withCertificate = load({
+      ...withoutSecret,
+      BROKER_CLIENT_CREDENTIAL: "certificate",
+      BROKER_CLIENT_CERTIFICATE_NAME: "broker-client",
+      MANAGED_IDENTITY_CLIENT_ID: managedIdentityClientId,
+    });
+
+    expect(withSecret.managedIdentityClientId).toBe(managedIdentityClientId);
+    expect(withCertificate.managedIdentityClientId).toBe(
+      managedIdentityClientId,
+    );
+  });
+
+  it("config names every credential problem at once", () => {
+    const problems = problemsWith({
+      BROKER_CLIENT_CREDENTIAL: "federated",
+      BROKER_CLIENT_CERTIFICATE_NAME: "broker-client",
+      MANAGED_IDENTITY_CLIENT_ID: "not-a-guid",
+      KEY_VAULT_URL: undefined,
+    });
+
+    expect(namesSetting(problems, "BROKER_CLIENT_SECRET")).toBe(true);
+    expect(namesSetting(problems, "BROKER_CLIENT_CERTIFICATE_NAME")).toBe(true);
+    expect(namesSetting(problems, "MANAGED_IDENTITY_CLIENT_ID")).toBe(true);
+    expect(namesSetting(problems, "KEY_VAULT_URL")).toBe(true);
+    expect(problems).toHaveLength(4);
+  });
+
+  it("config never puts the secret in a problem", () => {
+    const problems = problemsWith({
+      BROKER_CLIENT_CREDENTIAL: "federated",
+      BROKER_CLIENT_SECRET: "do-not-print-this-secret",
+    });
+
+    expect(problems.join("\n")).not.toContain("do-not-print-this-secret");
+  });
+
+  it("config gives each cloud its token exchange audience", () => {
+    const publicConfig = load({});
+    const usGovConfig = load({ BROKER_CLOUD: "usgov" });
+
+    expect(publicConfig.cloud.tokenExchangeAudience).toBe(
+      "api://AzureADTokenExchange",
+    );
+    expect(usGovConfig.cloud.tokenExchangeAudience).toBe(
+      "api://AzureADTokenExchangeUSGov",
+    );
   });
 });
