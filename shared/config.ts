@@ -308,6 +308,14 @@ function parseEachSetting(
 ): Partial<Settings> {
   const settings: Record<string, unknown> = {};
   for (const [name, fieldSchema] of Object.entries(schema.shape)) {
+    // App Service leaves a Key Vault reference it cannot resolve in place, as text; taken as the
+    // value it would become, for example, the webhook's signing key.
+    if (env[name]?.trim().startsWith("@Microsoft.KeyVault(") === true) {
+      problems.push(
+        `${name} is a Key Vault reference that the Function App could not resolve; check that the secret exists and that the app's identity may read it`,
+      );
+      continue;
+    }
     const parsed = fieldSchema.safeParse(env[name]);
     if (parsed.success) {
       settings[name] = parsed.data;
@@ -407,6 +415,9 @@ function checkWebhook(
   const url = settings.NOTIFY_WEBHOOK_URL;
   const secret = settings.NOTIFY_WEBHOOK_SECRET;
   if (url === undefined && secret === undefined) return undefined;
+  // A setting already reported as invalid is not also reported as missing.
+  if (problems.some((problem) => problem.startsWith("NOTIFY_WEBHOOK_")))
+    return undefined;
   if (url === undefined || secret === undefined) {
     problems.push(
       "set both NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET, or neither",

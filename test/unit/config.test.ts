@@ -133,6 +133,22 @@ describe("loadConfig", () => {
     expect(namesSetting(problems, "BROKER_SIGNIN_TENANT")).toBe(true);
   });
 
+  it("config rejects a Key Vault reference left unresolved", () => {
+    const reference =
+      "@Microsoft.KeyVault(VaultName=kv-broker;SecretName=notify-webhook-secret)";
+    const problems = problemsWith({
+      NOTIFY_WEBHOOK_URL: "https://hooks.example.com/broker",
+      NOTIFY_WEBHOOK_SECRET: reference,
+    });
+
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^NOTIFY_WEBHOOK_SECRET is a Key Vault reference that the Function App could not resolve/,
+      ),
+    ]);
+    expect(problems.join("\n")).not.toContain("notify-webhook-secret");
+  });
+
   it("config names each service URL that is not a URL", () => {
     const problems = problemsWith({
       KEY_VAULT_URL: "not a url",
