@@ -12,6 +12,8 @@ import { runSweep } from "./sweep.js";
 import { printSection, startBenchStack } from "./support.js";
 import { runWarmHttp } from "./warmHttp.js";
 
+const benchmarkNames = ["warm", "handler", "cold", "sweep", "startup"];
+
 /** Node reads NODE_EXTRA_CA_CERTS only at start, so trusting the local CA takes a new process. */
 function restartTrustingLocalCa(caPath: string): void {
   const child = spawn(
@@ -32,16 +34,25 @@ async function main(): Promise<void> {
   printSection("Machine", [
     `${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown model"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, Node ${process.version}`,
   ]);
+  // `npm run bench -- sweep startup` runs only the benchmarks named.
+  const chosen = process.argv.slice(2);
+  const wanted = (name: string) => chosen.length === 0 || chosen.includes(name);
+  const unknown = chosen.filter((name) => !benchmarkNames.includes(name));
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown benchmark ${unknown.join(", ")}; choose from ${benchmarkNames.join(", ")}`,
+    );
+
   const stack = await startBenchStack();
   try {
-    await runWarmHttp(stack);
-    await runHandler(stack);
-    await runColdPath(stack);
-    await runSweep(stack);
+    if (wanted("warm")) await runWarmHttp(stack);
+    if (wanted("handler")) await runHandler(stack);
+    if (wanted("cold")) await runColdPath(stack);
+    if (wanted("sweep")) await runSweep(stack);
   } finally {
     await stack.stop();
   }
-  runStartup();
+  if (wanted("startup")) await runStartup();
 }
 
 main().catch((error: unknown) => {

@@ -183,7 +183,8 @@ async function serve(
     url: url.toString(),
     headers: flattenHeaders(incoming),
     params,
-    body: bytes === undefined ? undefined : { bytes },
+    // An empty body is left out, so reading it costs no stream; `text()` still gives "".
+    body: bytes === undefined || bytes.length === 0 ? undefined : { bytes },
   });
   const context = new InvocationContext({
     functionName: found.route.definition.name,
