@@ -1,9 +1,9 @@
 /**
  * The refresh timer's sweep over N due grants at concurrency C, with a token endpoint that takes
  * 100 ms: wall time against the ideal N × 0.1 s / C. A second sweep over many more grants gives the
- * peak memory. Each sweep runs in a process of its own (`sweepChild.ts`, compiled to plain
- * JavaScript first, as deployed, so no TypeScript loader sits in its memory), so its resident set
- * size is the broker's alone, while the stand-ins and Azurite run elsewhere.
+ * peak memory. Each sweep runs in a process of its own (`sweepChild.ts`), so its resident set size
+ * is the broker's alone while the stand-ins and Azurite run elsewhere. The child is compiled to
+ * plain JavaScript first, as deployed, so no TypeScript loader sits in its memory.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -28,9 +28,9 @@ import {
 const timedGrants = Number(process.env.BENCH_SWEEP_GRANTS ?? 10_000);
 const memoryGrants = Number(process.env.BENCH_MEMORY_GRANTS ?? 100_000);
 /**
- * Grants of the memory run that are due. Twice the default TOKEN_CACHE_SIZE, so the access-token
- * cache fills to its bound; the others are listed and passed over, as on a day when most grants
- * were refreshed by earlier runs. Refreshing all 100,000 here would take a quarter of an hour.
+ * Grants of the memory run that are due: twice the default TOKEN_CACHE_SIZE, so the access-token
+ * cache fills to its bound. The others are listed and passed over, as on a day when earlier runs
+ * refreshed most grants. Refreshing all 100,000 on 2 CPUs would take about 20 minutes.
  */
 const memoryDueGrants = Number(process.env.BENCH_MEMORY_DUE ?? 20_000);
 const concurrency = 16;

@@ -58,8 +58,8 @@ export interface BrokerConfig {
   tokenCacheSize: number;
   /**
    * How long token-exchange trusts a grant row this instance read or wrote before reading it
-   * again; a revoke made through another instance takes effect within this time. 0 reads it on
-   * every request.
+   * again. A revoke made through another instance takes effect within this time; 0 reads the row
+   * on every request.
    */
   grantCacheMs: number;
   limits: {

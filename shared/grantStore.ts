@@ -103,7 +103,7 @@ export interface GrantStore {
 }
 
 export interface GrantStoreOptions {
-  /** Grant rows remembered for `getRecent`, least recently used dropped first. */
+  /** Grant rows remembered for `recent`, least recently used dropped first. */
   recentRows: number;
 }
 
@@ -241,8 +241,8 @@ export function createGrantStore(
 
 /**
  * Grant rows as this instance last read or wrote them, with when. A write through this instance
- * updates the remembered row only when it was made against the remembered ETag; any other write
- * makes the row be read again.
+ * updates the remembered row only when it was made against the remembered ETag. Any other write
+ * drops the row, so the next request reads it again.
  */
 function createRecentRows(maxRows: number) {
   const rows = new Map<string, { grant: StoredGrant; at: number }>();

@@ -102,8 +102,8 @@ export async function runRefreshSweep(
     durationMs: 0,
     pastDue: options.pastDue,
   };
-  // REFRESH_CONCURRENCY bounds the token calls, which is what Microsoft sees. Twice as many grants
-  // are in progress, so their Key Vault and Table work runs while other grants' calls do.
+  // REFRESH_CONCURRENCY bounds the token calls, the load that reaches Microsoft. Twice as many
+  // grants are in progress, so their Key Vault and Table work runs while other grants' calls do.
   const concurrency = broker.config.refresh.concurrency;
   const pool = createPool(concurrency * 2);
   const tokenSlots = createSlots(concurrency);

@@ -267,8 +267,8 @@ function failedRedemption(
   if (!(error instanceof IdentityError)) throw error;
 
   const details = error.aadsts === undefined ? {} : { aadsts: error.aadsts };
-  // The failure catalogue knows every rejection of the broker's own credential (secret,
-  // certificate or federated), and the fix for each; a sign-in cannot succeed until it is fixed.
+  // The failure catalogue lists every rejection of the broker's own credential (secret,
+  // certificate or federated) with its fix. No sign-in can succeed until the operator fixes it.
   const { entry } = classifyFailure(error);
   if (entry.kind === "operator") {
     context.error(

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "../..");
 
-/** The patterns of .funcignore: `dir/` for a folder, `*.ext` for a suffix, else a file name. */
+/** Reads the patterns of .funcignore: `dir/` for a folder, `*.ext` for a suffix, else a name. */
 function readPatterns(): string[] {
   return readFileSync(join(root, ".funcignore"), "utf8")
     .split("\n")
@@ -24,7 +24,7 @@ function isLeftOut(path: string, patterns: string[]): boolean {
   });
 }
 
-/** Every file under the checkout that the package would keep, without descending left-out folders. */
+/** Lists the files of the checkout that the package keeps, skipping left-out folders. */
 function keptFiles(patterns: string[]): string[] {
   const kept: string[] = [];
   const walk = (folder: string) => {
