@@ -16,6 +16,9 @@ export interface LocalTimer {
   stop(): void;
 }
 
+/** The maximum delay setTimeout keeps, about 24.8 days. */
+const maxTimeoutMs = 2 ** 31 - 1;
+
 export function startLocalTimer(options: {
   name: string;
   schedule: string;
@@ -31,10 +34,19 @@ export function startLocalTimer(options: {
   let timeout: NodeJS.Timeout | undefined;
   let stopped = false;
 
+  // Node fires a timeout of more than 2^31 - 1 ms at once, so a longer wait is made of several.
+  const waitUntil = (at: number, then: () => void) => {
+    const remaining = at - Date.now();
+    timeout =
+      remaining > maxTimeoutMs
+        ? setTimeout(() => waitUntil(at, then), maxTimeoutMs)
+        : setTimeout(then, Math.max(0, remaining));
+  };
+
   const scheduleNext = () => {
     if (stopped) return;
     const next = occurrences.next().getTime();
-    timeout = setTimeout(() => void run(next), Math.max(0, next - Date.now()));
+    waitUntil(next, () => void run(next));
   };
 
   const run = async (scheduledAt: number) => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { startLocalTimer } from "../../local/timerHost.js";
 
@@ -40,6 +41,24 @@ describe("local timer", () => {
       },
     });
     timer.stop();
+    expect(runs).toBe(0);
+  });
+
+  it("local timer waits out a yearly schedule", async () => {
+    let runs = 0;
+    const timer = startLocalTimer({
+      name: "refreshTimer",
+      schedule: "0 0 0 1 1 *",
+      handler: async () => {
+        runs += 1;
+      },
+    });
+    try {
+      // A delay past setTimeout's limit would fire at once and again after every run.
+      await sleep(200);
+    } finally {
+      timer.stop();
+    }
     expect(runs).toBe(0);
   });
 });
