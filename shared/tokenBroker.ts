@@ -115,8 +115,11 @@ function rateLimited(retryAfterSeconds: number): BrokerError {
 export function readClientAddress(request: HttpRequest): string {
   const forwarded = request.headers.get("x-forwarded-for") ?? "";
   const last = forwarded.split(",").at(-1)?.trim() ?? "";
-  const withoutPort = /^\[?([0-9a-fA-F:.]+?)\]?(?::\d+)?$/.exec(last)?.[1];
-  return withoutPort ?? (last === "" ? "unknown" : last);
+  if (last === "") return "unknown";
+  // A port follows only an IPv4 address or a bracketed IPv6 one; a bare IPv6 address has none.
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::\d+)?$/.exec(last)?.[1];
+  const ipv4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.exec(last)?.[1];
+  return (bracketed ?? ipv4 ?? last).toLowerCase();
 }
 
 export async function exchangeToken(

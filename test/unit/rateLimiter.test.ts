@@ -46,4 +46,15 @@ describe("rate limiter", () => {
     );
     expect(readClientAddress(requestFrom())).toBe("unknown");
   });
+
+  it("client address keeps a bare IPv6 address whole", () => {
+    expect(readClientAddress(requestFrom("2001:db8::1"))).toBe("2001:db8::1");
+    expect(readClientAddress(requestFrom("2001:db8::2"))).toBe("2001:db8::2");
+    expect(readClientAddress(requestFrom("fe80::1234"))).toBe("fe80::1234");
+    expect(readClientAddress(requestFrom("[2001:DB8::1]"))).toBe("2001:db8::1");
+    expect(readClientAddress(requestFrom("10.0.0.1, 2001:db8::a"))).toBe(
+      "2001:db8::a",
+    );
+    expect(readClientAddress(requestFrom("198.51.100.7"))).toBe("198.51.100.7");
+  });
 });
