@@ -183,10 +183,15 @@ const schema = z.object({
       )
       .optional(),
   ),
-  BROKER_REDIRECT_URI: serviceUrl.refine(
-    (text) => new URL(text).pathname === "/api/auth/callback",
-    "must end in /api/auth/callback, the path of the callback function",
-  ),
+  BROKER_REDIRECT_URI: serviceUrl
+    .refine(
+      (text) => new URL(text).pathname === "/api/auth/callback",
+      "must end in /api/auth/callback, the path of the callback function",
+    )
+    .refine((text) => {
+      const url = new URL(text);
+      return url.search === "" && url.hash === "";
+    }, "must have no query string or fragment; register and set exactly https://<host>/api/auth/callback"),
   BROKER_CLOUD: z.enum(cloudNames).default("public"),
   BROKER_SIGNIN_TENANT: z
     .string()
@@ -485,11 +490,50 @@ function checkTables(
     );
     return undefined;
   }
-  if (connectionString !== undefined) return { connectionString };
+  if (connectionString !== undefined) {
+    const problem = checkConnectionString(connectionString);
+    if (problem === undefined) return { connectionString };
+    problems.push(`TABLES_CONNECTION_STRING ${problem}`);
+    return undefined;
+  }
   if (endpoint !== undefined) return { endpoint: endpoint.replace(/\/+$/, "") };
 
   problems.push(
     "TABLES_ENDPOINT is missing (the Table service URL, reached with the app's managed identity); TABLES_CONNECTION_STRING may be set instead for a local emulator",
   );
+  return undefined;
+}
+
+/**
+ * Checks the form the Tables SDK parses: `Name=value` pairs separated by semicolons, with an
+ * account name and a key or shared access signature, or `UseDevelopmentStorage=true`. The SDK
+ * itself fails on other text with an error that names no setting. Returns the problem, if any.
+ */
+function checkConnectionString(text: string): string | undefined {
+  const fields = new Map<string, string>();
+  for (const part of text.split(";")) {
+    if (part.trim() === "") continue;
+    const equals = part.indexOf("=");
+    if (equals <= 0) {
+      return "must be Name=value pairs separated by semicolons, as the storage account's Access keys page shows them";
+    }
+    fields.set(
+      part.slice(0, equals).trim().toLowerCase(),
+      part.slice(equals + 1).trim(),
+    );
+  }
+  if (fields.get("usedevelopmentstorage")?.toLowerCase() === "true")
+    return undefined;
+
+  const missing = [];
+  if (!fields.get("accountname")) missing.push("AccountName");
+  if (!fields.get("accountkey") && !fields.get("sharedaccesssignature"))
+    missing.push("AccountKey or SharedAccessSignature");
+  if (missing.length > 0) return `lacks ${missing.join(" and ")}`;
+
+  const endpoint = fields.get("tableendpoint");
+  if (endpoint !== undefined && !URL.canParse(endpoint)) {
+    return "has a TableEndpoint that is not an absolute URL";
+  }
   return undefined;
 }

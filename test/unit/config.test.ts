@@ -149,6 +149,57 @@ describe("loadConfig", () => {
     expect(problems.join("\n")).not.toContain("notify-webhook-secret");
   });
 
+  it.each([
+    ["garbage", "must be Name=value pairs"],
+    [
+      "AccountName=devstoreaccount1",
+      "lacks AccountKey or SharedAccessSignature",
+    ],
+    [
+      "AccountKey=abc;TableEndpoint=http://127.0.0.1:10002/x",
+      "lacks AccountName",
+    ],
+    [
+      "AccountName=a;AccountKey=abc;TableEndpoint=not a url",
+      "has a TableEndpoint that is not an absolute URL",
+    ],
+  ])("config rejects the connection string %s", (text, message) => {
+    const problems = problemsWith({
+      TABLES_ENDPOINT: undefined,
+      TABLES_CONNECTION_STRING: text,
+    });
+    expect(problems).toEqual([
+      expect.stringContaining(`TABLES_CONNECTION_STRING ${message}`),
+    ]);
+  });
+
+  it("config accepts emulator and account connection strings", () => {
+    for (const text of [
+      "UseDevelopmentStorage=true",
+      "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc==;EndpointSuffix=core.windows.net",
+      "AccountName=a;SharedAccessSignature=sv=2024&sig=x;TableEndpoint=https://a.table.core.windows.net",
+    ]) {
+      const config = load({
+        TABLES_ENDPOINT: undefined,
+        TABLES_CONNECTION_STRING: text,
+      });
+      expect(config.tables).toEqual({ connectionString: text });
+    }
+  });
+
+  it("config rejects a redirect URI with a query or fragment", () => {
+    for (const uri of [
+      "https://broker.example.com/api/auth/callback?x=1",
+      "https://broker.example.com/api/auth/callback#top",
+    ]) {
+      expect(problemsWith({ BROKER_REDIRECT_URI: uri })).toEqual([
+        expect.stringMatching(
+          /^BROKER_REDIRECT_URI must have no query string or fragment/,
+        ),
+      ]);
+    }
+  });
+
   it("config names each service URL that is not a URL", () => {
     const problems = problemsWith({
       KEY_VAULT_URL: "not a url",
