@@ -15,11 +15,17 @@ import {
   readJsonObject,
   respondWithErrors,
 } from "../shared/http.js";
-import { startSignIn } from "../shared/signIn.js";
+import { resultLifetimeMs, startSignIn } from "../shared/signIn.js";
 import type { RouteDefinition } from "./route.js";
 
-/** The browser-binding cookie outlives one sign-in so that several tabs can share it. */
-const browserCookieMaxAgeSeconds = 60 * 60;
+/**
+ * Returns how long the browser-binding cookie lives: at least an hour, so that several tabs can
+ * share it, and always the longest sign-in plus the time its result may still be fetched.
+ */
+function browserCookieMaxAgeSeconds(broker: Broker): number {
+  const signInMs = broker.config.signInTimeoutMinutes * 60_000;
+  return Math.max(60 * 60, Math.ceil((signInMs + resultLifetimeMs) / 1000));
+}
 
 /** POST /api/auth/start: checks site and mailbox and returns Microsoft's authorize URL. */
 export function createStartAuthHandler(broker: Broker): HttpHandler {
@@ -42,7 +48,7 @@ export function createStartAuthHandler(broker: Broker): HttpHandler {
           sessionCookie(
             browserCookieName,
             started.browserSecret,
-            browserCookieMaxAgeSeconds,
+            browserCookieMaxAgeSeconds(broker),
           ),
         ],
       };

@@ -22,7 +22,7 @@ import type { StoredSignIn } from "./signInStore.js";
 import { normalizeSiteUrl, parseMailbox } from "./validation.js";
 
 /** How long the page may take to fetch the result after the callback. */
-const resultLifetimeMs = 10 * 60_000;
+export const resultLifetimeMs = 10 * 60_000;
 
 export function newRandomToken(): string {
   return randomBytes(32).toString("base64url");

@@ -1,6 +1,6 @@
 import { TableClient } from "@azure/data-tables";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { signInTag } from "../../shared/cookies.js";
+import { browserCookieName, signInTag } from "../../shared/cookies.js";
 import { signInKey } from "../../shared/keys.js";
 import {
   cookieHeader,
@@ -278,6 +278,35 @@ describe("start-auth", () => {
 
     expect(started.response.status).toBe(413);
     expect((started.json() as { code: string }).code).toBe("body_too_large");
+  });
+});
+
+describe("browser cookie", () => {
+  async function browserCookieMaxAge(timeoutMinutes: string): Promise<number> {
+    const broker = stack.createBroker({
+      SIGNIN_TIMEOUT_MINUTES: timeoutMinutes,
+    });
+    const started = await startAuth(
+      broker,
+      JSON.stringify({
+        siteUrl: "https://mysite.equisonline.com",
+        email: newMailbox(),
+      }),
+    );
+    expect(started.response.status).toBe(200);
+    const cookie = started.response.cookies.find(
+      (candidate) => candidate.name === browserCookieName,
+    );
+    return cookie?.maxAge ?? 0;
+  }
+
+  it("browser cookie lasts an hour by default", async () => {
+    expect(await browserCookieMaxAge("10")).toBe(3600);
+  });
+
+  it("browser cookie outlives the longest sign-in and its result", async () => {
+    // 60 minutes to sign in and 10 more to fetch the result.
+    expect(await browserCookieMaxAge("60")).toBe(70 * 60);
   });
 });
 
