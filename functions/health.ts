@@ -87,7 +87,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 export const healthRoute: RouteDefinition = {
   name: "health",
-  methods: ["GET"],
+  methods: ["GET", "HEAD"],
   route: "api/health",
   authLevel: "anonymous",
   createHandler: createHealthHandler,

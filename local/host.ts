@@ -173,7 +173,7 @@ async function serve(
       outgoing,
       413,
       "body_too_large",
-      "The request body is too large.",
+      "The request body is too large; the limit is 1 MiB.",
     );
     return;
   }

@@ -1,4 +1,7 @@
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { routes } from "../../functions/routes.js";
+import { startLocalHost } from "../../local/host.js";
 import type { Broker } from "../../shared/broker.js";
 import {
   handlerOf,
@@ -37,6 +40,34 @@ describe("health", () => {
     expect(body.checks.keyVault?.ok).toBe(true);
     expect(body.checks.identityPlatform?.ok).toBe(true);
     expect(body.checks.appCredential?.ok).toBe(true);
+  });
+
+  it("health answers HEAD for monitoring probes", async () => {
+    const host = await startLocalHost({ broker, routes });
+    try {
+      const { status, body } = await new Promise<{
+        status: number;
+        body: string;
+      }>((resolve, reject) => {
+        const outgoing = httpRequest(
+          `${host.url}/api/health`,
+          { method: "HEAD" },
+          (incoming) => {
+            let text = "";
+            incoming.on("data", (chunk: Buffer) => (text += chunk.toString()));
+            incoming.on("end", () =>
+              resolve({ status: incoming.statusCode ?? 0, body: text }),
+            );
+          },
+        );
+        outgoing.on("error", reject);
+        outgoing.end();
+      });
+      expect(status).toBe(200);
+      expect(body).toBe("");
+    } finally {
+      await host.close();
+    }
   });
 
   it("health reports an unreachable dependency with 503", async () => {
