@@ -1,10 +1,12 @@
 /**
- * `npm run imap-check -- <identifier>`: shows that an identifier from the page of `npm start`
- * yields an access token a real IMAP server accepts. It exchanges the identifier at the local
- * broker, starts the test suite's Dovecot with the public key the running identity stand-in
- * publishes, and sends `AUTHENTICATE XOAUTH2` with the ready SASL string, then `SELECT INBOX`.
+ * `npm run imap-check`, with the identifier on standard input: shows that an identifier from the
+ * page of `npm start` yields an access token a real IMAP server accepts. It exchanges the
+ * identifier at the local broker, starts the test suite's Dovecot with the public key the running
+ * identity stand-in publishes, and sends `AUTHENTICATE XOAUTH2` with the ready SASL string, then
+ * `SELECT INBOX`.
  */
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline/promises";
 import { get } from "node:https";
 import { resolve } from "node:path";
 import { exportSPKI, importJWK, type JWK } from "jose";
@@ -14,18 +16,43 @@ import { runImapSessionRaw, startDovecot } from "../test/support/dovecot.js";
 const brokerUrl = "http://localhost:7071";
 const jwksUrl = "https://127.0.0.1:7073/common/discovery/v2.0/keys";
 
-async function main(identifier: string | undefined): Promise<number> {
-  if (identifier === undefined || identifier.trim() === "") {
+const usage =
+  'Usage: npm run imap-check, then paste the identifier shown on the sign-in page (or pipe it in: printf %s "$IDENTIFIER" | npm run imap-check)\n';
+
+/** Reads the identifier from standard input, so it never shows in a process list or npm's echo. */
+async function readIdentifier(): Promise<string> {
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  if (process.stdin.isTTY) process.stderr.write("Identifier: ");
+  for await (const line of lines) {
+    lines.close();
+    return line.trim();
+  }
+  return "";
+}
+
+async function main(): Promise<number> {
+  if (process.argv.length > 2) {
     process.stderr.write(
-      "Usage: npm run imap-check -- <identifier shown on the sign-in page>\n",
+      `The identifier is a password: pass it on standard input, not as an argument, which npm prints and process lists show.\n${usage}`,
     );
+    return 2;
+  }
+  const identifier = await readIdentifier();
+  if (identifier === "") {
+    process.stderr.write(usage);
     return 2;
   }
 
   const exchanged = await fetch(`${brokerUrl}/api/token`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${identifier.trim()}` },
-  });
+    headers: { Authorization: `Bearer ${identifier}` },
+  }).catch(() => undefined);
+  if (exchanged === undefined) {
+    process.stderr.write(
+      `No broker answered at ${brokerUrl}; start it with npm start in another terminal.\n`,
+    );
+    return 1;
+  }
   const token = (await exchanged.json()) as {
     sasl_xoauth2?: string;
     xoauth2_user?: string;
@@ -90,4 +117,4 @@ function fetchFromStandIn(url: string): Promise<unknown> {
   });
 }
 
-process.exitCode = await main(process.argv[2]);
+process.exitCode = await main();
