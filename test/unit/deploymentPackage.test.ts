@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "../..");
 
-/** Reads the patterns of .funcignore: `dir/` for a folder, `*.ext` for a suffix, else a name. */
+/** Reads the patterns of .funcignore: `dir/`, `*.ext`, `prefix*` or a file name. */
 function readPatterns(): string[] {
   return readFileSync(join(root, ".funcignore"), "utf8")
     .split("\n")
@@ -20,6 +20,7 @@ function isLeftOut(path: string, patterns: string[]): boolean {
     if (pattern.endsWith("/"))
       return segments.slice(0, -1).includes(pattern.slice(0, -1));
     if (pattern.startsWith("*")) return name.endsWith(pattern.slice(1));
+    if (pattern.endsWith("*")) return name.startsWith(pattern.slice(0, -1));
     return name === pattern;
   });
 }
@@ -77,6 +78,10 @@ describe("deployment package", () => {
       "shared/config.ts",
       "test/unit/config.test.ts",
       ".git/config",
+      ".azure/dev/.env",
+      ".env",
+      ".env.local",
+      ".vscode/settings.json",
       "npm-debug.log",
     ]) {
       expect(isLeftOut(path, patterns), path).toBe(true);
