@@ -60,7 +60,7 @@ param logRetentionDays int = 30
 
 // App registration and credential
 
-@description('Whether this deployment creates the Entra app registration with the Microsoft Graph Bicep extension. Set it to false after creating the app with infra/scripts/register-app.sh, and set existingClientId.')
+@description('Whether this deployment creates the Entra app registration with the Microsoft Graph Bicep extension, which deploys in the public cloud only. Set it to false, always for brokerCloud usgov, after creating the app with infra/scripts/register-app.sh, and set existingClientId.')
 param createAppRegistration bool = true
 
 @description('Application (client) ID of an app registration created outside this template. Read only when createAppRegistration is false.')
