@@ -216,6 +216,7 @@ function writeJsonResult(
   const { status = 200, headers, jsonBody } = result;
   if (
     jsonBody === undefined ||
+    jsonBody === null ||
     result.body !== undefined ||
     (result.cookies?.length ?? 0) > 0 ||
     nullBodyStatuses.has(status) ||

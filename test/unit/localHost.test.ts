@@ -157,6 +157,7 @@ describe("local host responses", () => {
       headers: { "Content-Type": "application/problem+json" },
     },
     empty: { status: 204, jsonBody: { dropped: true } },
+    null: { jsonBody: null },
     cookie: {
       jsonBody: { a: 1 },
       cookies: [{ name: "c", value: "v", httpOnly: true }],
