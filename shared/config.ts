@@ -58,7 +58,7 @@ export interface BrokerConfig {
   tokenCacheSize: number;
   /**
    * How long token-exchange trusts a grant row this instance read or wrote before reading it
-   * again. A revoke made through another instance takes effect within this time; 0 reads the row
+   * again. A revoke made through another instance takes effect within this time, and 0 reads the row
    * on every request.
    */
   grantCacheMs: number;
@@ -76,7 +76,7 @@ export interface BrokerConfig {
     schedule: string;
     /** A refresh token older than this is refreshed by the timer. */
     afterHours: number;
-    /** Token requests one timer run makes at once; twice as many grants are in progress. */
+    /** Token requests one timer run makes at once, with twice as many grants in progress. */
     concurrency: number;
     /** Days without a successful refresh after which a grant is flagged `degraded`. */
     degradedAfterDays: number;
@@ -255,7 +255,8 @@ export function loadConfig(
   env: Record<string, string | undefined>,
 ): BrokerConfig {
   const problems: string[] = [];
-  const settings = parseEachSetting(env, problems);
+  const invalid = new Set<string>();
+  const settings = parseEachSetting(env, problems, invalid);
   const cloud = cloudProfiles[settings.BROKER_CLOUD ?? "public"];
 
   const authorityHost = checkAuthorityHost(settings, cloud, problems);
@@ -264,10 +265,26 @@ export function loadConfig(
     settings.SITE_ALLOWLIST ?? "",
     problems,
   );
-  const tables = checkTables(settings, problems);
-  const clientCredential = checkClientCredential(settings, problems);
-
-  const webhook = checkWebhook(settings, problems);
+  // A setting already reported as invalid is left out of the checks across settings, so that it
+  // is not also reported as missing.
+  const tables = isAnyInvalid(invalid, [
+    "TABLES_CONNECTION_STRING",
+    "TABLES_ENDPOINT",
+  ])
+    ? undefined
+    : checkTables(settings, problems);
+  const clientCredential = isAnyInvalid(invalid, [
+    "BROKER_CLIENT_SECRET",
+    "BROKER_CLIENT_CERTIFICATE_NAME",
+  ])
+    ? undefined
+    : checkClientCredential(settings, problems);
+  const webhook = isAnyInvalid(invalid, [
+    "NOTIFY_WEBHOOK_URL",
+    "NOTIFY_WEBHOOK_SECRET",
+  ])
+    ? undefined
+    : checkWebhook(settings, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   const valid = settings as Settings;
@@ -310,12 +327,14 @@ export function loadConfig(
 function parseEachSetting(
   env: Record<string, string | undefined>,
   problems: string[],
+  invalid: Set<string>,
 ): Partial<Settings> {
   const settings: Record<string, unknown> = {};
   for (const [name, fieldSchema] of Object.entries(schema.shape)) {
-    // App Service leaves a Key Vault reference it cannot resolve in place, as text; taken as the
-    // value it would become, for example, the webhook's signing key.
+    // App Service leaves a Key Vault reference it cannot resolve in the setting as text. Taken as
+    // the value, it would become, for example, the webhook's signing key.
     if (env[name]?.trim().startsWith("@Microsoft.KeyVault(") === true) {
+      invalid.add(name);
       problems.push(
         `${name} is a Key Vault reference that the Function App could not resolve; check that the secret exists and that the app's identity may read it`,
       );
@@ -325,6 +344,7 @@ function parseEachSetting(
     if (parsed.success) {
       settings[name] = parsed.data;
     } else {
+      invalid.add(name);
       problems.push(
         ...parsed.error.issues.map((issue) =>
           describeIssue(name, env[name], issue),
@@ -333,6 +353,10 @@ function parseEachSetting(
     }
   }
   return settings as Partial<Settings>;
+}
+
+function isAnyInvalid(invalid: Set<string>, names: string[]): boolean {
+  return names.some((name) => invalid.has(name));
 }
 
 function describeIssue(
@@ -420,9 +444,6 @@ function checkWebhook(
   const url = settings.NOTIFY_WEBHOOK_URL;
   const secret = settings.NOTIFY_WEBHOOK_SECRET;
   if (url === undefined && secret === undefined) return undefined;
-  // A setting already reported as invalid is not also reported as missing.
-  if (problems.some((problem) => problem.startsWith("NOTIFY_WEBHOOK_")))
-    return undefined;
   if (url === undefined || secret === undefined) {
     problems.push(
       "set both NOTIFY_WEBHOOK_URL and NOTIFY_WEBHOOK_SECRET, or neither",

@@ -200,6 +200,15 @@ describe("loadConfig", () => {
     }
   });
 
+  it("config reports an invalid table setting once", () => {
+    const problems = problemsWith({
+      TABLES_ENDPOINT:
+        "@Microsoft.KeyVault(VaultName=kv-broker;SecretName=tables-endpoint)",
+    });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^TABLES_ENDPOINT is a Key Vault reference/);
+  });
+
   it("config names each service URL that is not a URL", () => {
     const problems = problemsWith({
       KEY_VAULT_URL: "not a url",
