@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   ]);
   // `npm run bench -- sweep startup` runs only the benchmarks named.
   const chosen = process.argv.slice(2);
-  const wanted = (name: string) => chosen.length === 0 || chosen.includes(name);
+  const isChosen = (name: string) =>
+    chosen.length === 0 || chosen.includes(name);
   const unknown = chosen.filter((name) => !benchmarkNames.includes(name));
   if (unknown.length > 0)
     throw new Error(
@@ -45,14 +46,14 @@ async function main(): Promise<void> {
 
   const stack = await startBenchStack();
   try {
-    if (wanted("warm")) await runWarmHttp(stack);
-    if (wanted("handler")) await runHandler(stack);
-    if (wanted("cold")) await runColdPath(stack);
-    if (wanted("sweep")) await runSweep(stack);
+    if (isChosen("warm")) await runWarmHttp(stack);
+    if (isChosen("handler")) await runHandler(stack);
+    if (isChosen("cold")) await runColdPath(stack);
+    if (isChosen("sweep")) await runSweep(stack);
   } finally {
     await stack.stop();
   }
-  if (wanted("startup")) await runStartup();
+  if (isChosen("startup")) await runStartup();
 }
 
 main().catch((error: unknown) => {

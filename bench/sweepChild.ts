@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     new InvocationContext({
       functionName: "refreshTimer",
       invocationId: "bench",
-      // Errors are rare and explain a bad figure, so they are shown; the rest is dropped.
+      // Errors are rare and explain a bad figure, so they are shown. Other lines are dropped.
       logHandler: (level, ...args) => {
         if (level === "error")
           process.stderr.write(`sweep error: ${JSON.stringify(args)}\n`);

@@ -183,7 +183,7 @@ async function serve(
     url: url.toString(),
     headers: flattenHeaders(incoming),
     params,
-    // An empty body is left out, so reading it costs no stream; `text()` still gives "".
+    // An empty body is left out, so reading it costs no stream, and `text()` still gives "".
     body: bytes === undefined || bytes.length === 0 ? undefined : { bytes },
   });
   const context = new InvocationContext({

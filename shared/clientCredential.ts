@@ -79,7 +79,7 @@ export function createAppCredential(
       kind: "secret",
       msalOptions: async () => ({ clientSecret: credential.secret }),
       reportRejected: () => undefined,
-      // A secret is at hand once configured; only the token endpoint can tell whether it is valid.
+      // A configured secret is always at hand, and only the token endpoint can tell if it is valid.
       probe: async () => undefined,
     };
   }
@@ -132,7 +132,7 @@ function createFederatedCredential(
 
   return {
     kind: "federated",
-    // MSAL calls this for each token request; the managed identity library caches its token.
+    // MSAL calls this for each token request, and the managed identity library caches its token.
     msalOptions: async () => ({ clientAssertion: () => assertion() }),
     reportRejected: () => undefined,
     probe: async () => {

@@ -43,8 +43,8 @@ export function buildXoauth2String(user: string, accessToken: string): string {
 }
 
 /**
- * Finds the grant an identifier names; a malformed identifier is rejected with no storage call. A
- * grant row this instance read less than `maxAgeMs` ago is used without reading it again.
+ * Finds the grant an identifier names. A malformed identifier is rejected with no storage call,
+ * and a grant row this instance read less than `maxAgeMs` ago is used without reading it again.
  */
 export async function authenticateGrant(
   broker: Broker,
@@ -116,7 +116,7 @@ export function readClientAddress(request: HttpRequest): string {
   const forwarded = request.headers.get("x-forwarded-for") ?? "";
   const last = forwarded.split(",").at(-1)?.trim() ?? "";
   if (last === "") return "unknown";
-  // A port follows only an IPv4 address or a bracketed IPv6 one; a bare IPv6 address has none.
+  // A port follows only an IPv4 address or a bracketed IPv6 one. A bare IPv6 address has none.
   const bracketed = /^\[([0-9a-fA-F:.]+)\](?::\d+)?$/.exec(last)?.[1];
   const ipv4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.exec(last)?.[1];
   return (bracketed ?? ipv4 ?? last).toLowerCase();

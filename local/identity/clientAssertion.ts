@@ -5,11 +5,11 @@
 //   registered on the app registration. Its `x5t#S256` (or SHA-1 `x5t`) header names the
 //   certificate, `aud` is the token endpoint, `sub` is the client id, and `exp` and `jti` are
 //   required.
-// - Any other `iss` makes it a federated assertion: a token of an external issuer that one of the
-//   app's federated identity credentials trusts by exact issuer, subject and audience, verified
-//   against the keys the issuer publishes through its OpenID configuration.
+// - Any other `iss` makes it a federated assertion: a token of an external issuer. One of the
+//   app's federated identity credentials must trust it by exact issuer, subject and audience, and
+//   its signature is verified against the keys the issuer publishes in its OpenID configuration.
 //
-// Each failure is an EntraError with the AADSTS code Entra ID answers with.
+// Each failure is an EntraError with the AADSTS code Entra ID returns.
 
 import { X509Certificate, createHash } from "node:crypto";
 import type { KeyObject } from "node:crypto";
@@ -347,7 +347,7 @@ async function issuerKeys(
       keySet = await fetchKeySet(issuer);
     } catch {
       // NOTE: Entra ID's code for an issuer whose keys cannot be fetched is not documented. The
-      // signature failure code stands in, because the assertion cannot be verified.
+      // signature failure code is used instead, because the assertion cannot be verified.
       return new EntraError({
         error: "invalid_client",
         code: 700027,

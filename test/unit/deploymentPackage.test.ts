@@ -26,27 +26,27 @@ function isLeftOut(path: string, patterns: string[]): boolean {
 }
 
 /** Lists the files of the checkout that the package keeps, skipping left-out folders. */
-function keptFiles(patterns: string[]): string[] {
-  const kept: string[] = [];
+function packagedFiles(patterns: string[]): string[] {
+  const packaged: string[] = [];
   const walk = (folder: string) => {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
       const path = relative(root, join(folder, entry.name));
       if (entry.isDirectory()) {
         if (!isLeftOut(`${path}/x`, patterns)) walk(join(folder, entry.name));
       } else if (!isLeftOut(path, patterns)) {
-        kept.push(path);
+        packaged.push(path);
       }
     }
   };
   walk(root);
-  return kept;
+  return packaged;
 }
 
 describe("deployment package", () => {
   const patterns = readPatterns();
 
   it("keeps only what the Functions host loads", () => {
-    const unexpected = keptFiles(patterns).filter(
+    const unexpected = packagedFiles(patterns).filter(
       (path) =>
         path !== "host.json" &&
         path !== "package.json" &&

@@ -6,13 +6,13 @@ describe("token slots", () => {
   it("never run more tasks at once than the limit", async () => {
     const slots = createSlots(3);
     let running = 0;
-    let most = 0;
+    let maxRunning = 0;
 
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, index) =>
         slots.run(async () => {
           running += 1;
-          most = Math.max(most, running);
+          maxRunning = Math.max(maxRunning, running);
           await sleep(index % 4);
           running -= 1;
           return index;
@@ -20,7 +20,7 @@ describe("token slots", () => {
       ),
     );
 
-    expect(most).toBe(3);
+    expect(maxRunning).toBe(3);
     expect(results).toEqual(Array.from({ length: 20 }, (_, index) => index));
   });
 
